@@ -1,0 +1,78 @@
+# COW page tables per memory cgroup: build, boot and test.
+#
+#   make demo        boot the patched kernel and show the feature
+#   make test        quick suite (what CI runs)
+#   make test-full   every suite
+#   make help        everything else
+#
+# Fresh Debian 12 machine: the targets install what they need (as root).
+
+BUILD      ?= build
+FLAVOUR    ?= test
+KSRC       := $(BUILD)/linux
+KOBJ       := $(BUILD)/obj-$(FLAVOUR)
+BZIMAGE    := $(KOBJ)/arch/x86/boot/bzImage
+PATCHES    := kernel/patches
+CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
+SUITE      ?= quick
+
+export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
+
+.PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
+	export-patches reset-tree checkpatch clean distclean
+
+all: kernel
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+	@echo 'Other targets:'
+	@echo '  deps            install the Debian packages the project needs'
+	@echo '  kernel          build $$(BZIMAGE) (FLAVOUR=test|bench, default test)'
+	@echo '  kernel-tree     unpack the kernel and apply kernel/patches/series'
+	@echo '  export-patches  write the build tree commits back to kernel/patches'
+	@echo '  reset-tree      drop unexported work in the build tree'
+	@echo '  checkpatch      run checkpatch.pl on kernel/patches'
+	@echo '  selftests       build the kselftests against the build tree'
+	@echo '  vm CMD="..."    run one command in the VM (no CMD: interactive shell)'
+
+deps:
+	tools/deps.sh
+
+kernel-tree: deps
+	tools/kernel/prepare-tree $(KSRC) $(PATCHES)
+
+kernel: kernel-tree
+	tools/kernel/build-kernel $(KSRC) $(KOBJ) $(CONFIGS)
+
+selftests: kernel
+	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
+
+test: selftests
+	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
+		--out $(BUILD)/results --suite $(SUITE)
+
+test-full:
+	$(MAKE) test SUITE=full
+
+demo: kernel
+	tools/vm/run-vm --kernel $(BZIMAGE) -- tools/demo.sh
+
+vm: kernel
+	tools/vm/run-vm --kernel $(BZIMAGE) $(if $(CMD),-- sh -c '$(CMD)',--interactive)
+
+export-patches:
+	tools/kernel/export-patches $(KSRC) $(PATCHES)
+
+reset-tree:
+	rm -f $(KSRC)/.git/cowpte-series
+	$(MAKE) kernel-tree
+
+checkpatch: kernel-tree
+	cd $(KSRC) && for p in $(addprefix $(CURDIR)/$(PATCHES)/,$(shell grep -v '^#' $(PATCHES)/series)); do \
+		scripts/checkpatch.pl --strict -q $$p || exit 1; done
+
+clean:
+	rm -rf $(BUILD)/obj-* $(BUILD)/kselftest $(BUILD)/results
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Install the Debian packages the project needs, only those that are missing.
+# Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests (default: all)
+set -euo pipefail
+
+: "${KERNEL_PKG_VERSION:=6.12.117-1~deb12u1}"
+
+pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
+	xz-utils rsync kmod git ccache python3 perl
+	linux-source-6.12=$KERNEL_PKG_VERSION"
+pkgs_vm="qemu-system-x86 util-linux procps"
+pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
+
+groups=${*:-kernel vm selftests}
+want=()
+for g in $groups; do
+	v="pkgs_$g"
+	[ -n "${!v+x}" ] || { echo "deps.sh: unknown group '$g'" >&2; exit 2; }
+	for p in ${!v}; do want+=("$p"); done
+done
+
+missing=()
+for p in "${want[@]}"; do
+	name=${p%%=*}
+	ver=
+	[ "$name" = "$p" ] || ver=${p#*=}
+	have=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
+	case "$have" in
+	"install ok installed $ver"*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run 'sudo tools/deps.sh' or install them yourself" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+	case " ${missing[*]} " in
+	*" linux-source-6.12="*)
+		echo "deps.sh: could not install linux-source-6.12=$KERNEL_PKG_VERSION." >&2
+		echo "deps.sh: if Debian no longer carries that version, list the" >&2
+		echo "deps.sh: available ones with 'apt-cache policy linux-source-6.12'," >&2
+		echo "deps.sh: rerun with KERNEL_PKG_VERSION=<version> and check that" >&2
+		echo "deps.sh: kernel/patches still apply ('make kernel-tree')." >&2
+		;;
+	esac
+	exit 1
+fi

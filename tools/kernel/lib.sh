@@ -1,0 +1,12 @@
+# Helpers shared by the kernel tree scripts (sourced, not run).
+
+# series_hash PATCHDIR: identifies the series file and the patches it names.
+series_hash() {
+	(cd "$1" && cat series && grep -v '^#' series | grep . | xargs -r cat) |
+		sha1sum | cut -d' ' -f1
+}
+
+# stamp_of SRCDIR: where the tree records which series it carries.
+stamp_of() {
+	echo "$1/.git/cowpte-series"
+}
