@@ -2,7 +2,7 @@
 
 # series_hash PATCHDIR: identifies the series file and the patches it names.
 series_hash() {
-	(cd "$1" && cat series && grep -v '^#' series | grep . | xargs -r cat) |
+	(cd "$1" && cat series && sed -e '/^#/d' -e '/^$/d' series | xargs -r cat) |
 		sha1sum | cut -d' ' -f1
 }
 
