@@ -55,7 +55,7 @@ test-full:
 	$(MAKE) test SUITE=full
 
 demo: kernel
-	tools/vm/run-vm --kernel $(BZIMAGE) -- tools/demo.sh
+	tools/vm/run-vm --kernel $(BZIMAGE) --quiet -- tools/demo.sh
 
 vm: kernel
 	tools/vm/run-vm --kernel $(BZIMAGE) $(if $(CMD),-- sh -c '$(CMD)',--interactive)
@@ -68,7 +68,8 @@ reset-tree:
 	$(MAKE) kernel-tree
 
 checkpatch: kernel-tree
-	cd $(KSRC) && for p in $(addprefix $(CURDIR)/$(PATCHES)/,$(shell grep -v '^#' $(PATCHES)/series)); do \
+	# /usr/bin first: spdxcheck.py needs Debian's python3-ply and python3-git.
+	cd $(KSRC) && export PATH=/usr/bin:$$PATH && for p in $(addprefix $(CURDIR)/$(PATCHES)/,$(shell grep -v '^#' $(PATCHES)/series)); do \
 		scripts/checkpatch.pl --strict -q $$p || exit 1; done
 
 clean:

@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 	xz-utils rsync kmod git ccache python3 perl
-	linux-source-6.12=$KERNEL_PKG_VERSION"
+	python3-ply python3-git linux-source-6.12=$KERNEL_PKG_VERSION"
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
 pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
 
