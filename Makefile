@@ -52,7 +52,7 @@ test: selftests
 		--out $(BUILD)/results --suite $(SUITE)
 
 test-full:
-	$(MAKE) test SUITE=full
+	$(MAKE) --no-print-directory test SUITE=full
 
 demo: kernel
 	tools/vm/run-vm --kernel $(BZIMAGE) --quiet -- tools/demo.sh
