@@ -116,6 +116,23 @@ static int expect_read_only(const char *cgroup, const char *file)
 	return 0;
 }
 
+/*
+ * Run @check on a new cgroup below @root and remove the cgroup afterwards.
+ * @check returns 0 when the behaviour is right.
+ */
+static int on_new_cgroup(const char *root, int (*check)(const char *cg))
+{
+	char *cg = cg_name(root, "cow_pte_test");
+	int ret = KSFT_FAIL;
+
+	if (cg && !cg_create(cg) && !check(cg))
+		ret = KSFT_PASS;
+	if (cg)
+		cg_destroy(cg);
+	free(cg);
+	return ret;
+}
+
 /* The files exist on every non-root cgroup, and only there. */
 static int test_files_on_non_root_only(const char *root)
 {
@@ -164,21 +181,18 @@ out:
 }
 
 /* A new cgroup starts off. */
+static int default_off(const char *cg)
+{
+	return expect_state(cg, 0, 0);
+}
+
 static int test_default_off(const char *root)
 {
-	char *cg = cg_name(root, "cow_pte_test");
-	int ret = KSFT_FAIL;
-
-	if (cg && !cg_create(cg) && !expect_state(cg, 0, 0))
-		ret = KSFT_PASS;
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
-	return ret;
+	return on_new_cgroup(root, default_off);
 }
 
 /* "0" and "1" are accepted, with and without a newline, and read back. */
-static int test_valid_values(const char *root)
+static int valid_values(const char *cg)
 {
 	static const struct {
 		char *write;
@@ -187,57 +201,49 @@ static int test_valid_values(const char *root)
 		{ "1", 1 }, { "0", 0 }, { "1\n", 1 }, { "1", 1 },
 		{ "0\n", 0 }, { "0", 0 },
 	};
-	char *cg = cg_name(root, "cow_pte_test");
-	int ret = KSFT_FAIL;
 	int i;
 
-	if (!cg || cg_create(cg))
-		goto out;
 	for (i = 0; i < ARRAY_SIZE(steps); i++)
 		if (set_cow_pte(cg, steps[i].write) ||
 		    expect_state(cg, steps[i].value, steps[i].value))
-			goto out;
-	ret = KSFT_PASS;
-out:
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
-	return ret;
+			return -1;
+	return 0;
+}
+
+static int test_valid_values(const char *root)
+{
+	return on_new_cgroup(root, valid_values);
 }
 
 /* Anything else is EINVAL and changes nothing, whatever the value was. */
-static int test_invalid_values(const char *root)
+static int invalid_values(const char *cg)
 {
 	static char * const bad[] = {
 		"2", "-1", "10", "01", "0x1", "+1", "1 1", "1x", "on", "off",
 		"y", "n", "true", "max", "\n", " ",
 	};
-	char *cg = cg_name(root, "cow_pte_test");
-	int ret = KSFT_FAIL;
 	int before, i, err;
 
-	if (!cg || cg_create(cg))
-		goto out;
 	for (before = 0; before <= (booted_off ? 0 : 1); before++) {
 		if (set_cow_pte(cg, before ? "1" : "0"))
-			goto out;
+			return -1;
 		for (i = 0; i < ARRAY_SIZE(bad); i++) {
 			err = cg_write(cg, COW_PTE, bad[i]);
 			if (err != -EINVAL) {
 				ksft_print_msg("writing \"%s\" returned %s, expected EINVAL\n",
 					       bad[i], err ? strerror(-err) : "success");
-				goto out;
+				return -1;
 			}
 			if (expect_state(cg, before, before))
-				goto out;
+				return -1;
 		}
 	}
-	ret = KSFT_PASS;
-out:
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
-	return ret;
+	return 0;
+}
+
+static int test_invalid_values(const char *root)
+{
+	return on_new_cgroup(root, invalid_values);
 }
 
 /* The value stays through unrelated activity in and around the cgroup. */
@@ -349,18 +355,14 @@ out:
  * An unprivileged writer is refused, the same way as for memory.high, and
  * the value does not change.
  */
-static int test_unprivileged_write(const char *root)
+static int unprivileged_write(const char *cg)
 {
-	char *cg = cg_name(root, "cow_pte_test");
-	int ret = KSFT_FAIL;
 	int status;
 	pid_t pid;
 
-	if (!cg || cg_create(cg))
-		goto out;
 	pid = fork();
 	if (pid < 0)
-		goto out;
+		return -1;
 	if (pid == 0) {
 		int cow, high;
 
@@ -379,16 +381,14 @@ static int test_unprivileged_write(const char *root)
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 	    WEXITSTATUS(status)) {
 		ksft_print_msg("the unprivileged writer was not refused\n");
-		goto out;
+		return -1;
 	}
-	if (expect_state(cg, 0, 0))
-		goto out;
-	ret = KSFT_PASS;
-out:
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
-	return ret;
+	return expect_state(cg, 0, 0);
+}
+
+static int test_unprivileged_write(const char *root)
+{
+	return on_new_cgroup(root, unprivileged_write);
 }
 
 /* Is @needle in the kernel log lines that follow @fd's position? */
@@ -412,20 +412,13 @@ static bool kmsg_has(int fd, const char *needle)
  * log and changes nothing, while 0 is still accepted; without it, 1 is
  * accepted.
  */
-static int test_boot_switch(const char *root)
+static int boot_switch(const char *cg)
 {
-	char *cg = cg_name(root, "cow_pte_test");
-	int ret = KSFT_FAIL;
-	int kmsg = -1, err;
+	int kmsg, err, ret = -1;
 
-	if (!cg || cg_create(cg))
-		goto out;
-	if (!booted_off) {
-		if (set_cow_pte(cg, "1") || expect_state(cg, 1, 1))
-			goto out;
-		ret = KSFT_PASS;
-		goto out;
-	}
+	if (!booted_off)
+		return set_cow_pte(cg, "1") || expect_state(cg, 1, 1);
+
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	if (kmsg < 0 || lseek(kmsg, 0, SEEK_END) < 0) {
 		ksft_print_msg("cannot read /dev/kmsg: %s\n", strerror(errno));
@@ -441,17 +434,17 @@ static int test_boot_switch(const char *root)
 		ksft_print_msg("the kernel log does not say why writing 1 failed\n");
 		goto out;
 	}
-	if (expect_state(cg, 0, 0) || set_cow_pte(cg, "0") ||
-	    expect_state(cg, 0, 0))
-		goto out;
-	ret = KSFT_PASS;
+	ret = expect_state(cg, 0, 0) || set_cow_pte(cg, "0") ||
+	      expect_state(cg, 0, 0);
 out:
 	if (kmsg >= 0)
 		close(kmsg);
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
 	return ret;
+}
+
+static int test_boot_switch(const char *root)
+{
+	return on_new_cgroup(root, boot_switch);
 }
 
 #define T(x) { x, #x }
