@@ -27,6 +27,7 @@
 
 #include "../kselftest.h"
 #include "cgroup_util.h"
+#include "cow_pte_util.h"
 
 #define PMD		(2UL << 20)
 #define PAGE		4096UL
@@ -644,18 +645,6 @@ static const struct {
 	{ "test_child_page_tables",	test_child_page_tables },
 };
 
-static bool selected(const char *name, int argc, char **argv)
-{
-	int i;
-
-	if (argc < 2)
-		return true;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], name))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	char *probe, *file;
@@ -679,23 +668,14 @@ int main(int argc, char **argv)
 		ksft_exit_skip("the kernel has no memory.cow_pte (CONFIG_COW_PTE)\n");
 
 	for (i = 0; i < ARRAY_SIZE(tests); i++)
-		n += selected(tests[i].name, argc, argv);
+		n += test_selected(tests[i].name, argc, argv);
 	if (!n)
 		ksft_exit_fail_msg("no test named %s\n", argv[1]);
 	ksft_set_plan(n);
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		if (!selected(tests[i].name, argc, argv))
+		if (!test_selected(tests[i].name, argc, argv))
 			continue;
-		switch (tests[i].fn()) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s\n", tests[i].name);
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-		}
+		report_test(tests[i].name, tests[i].fn());
 	}
 	ksft_finished();
 }

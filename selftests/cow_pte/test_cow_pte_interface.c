@@ -21,6 +21,7 @@
 
 #include "../kselftest.h"
 #include "cgroup_util.h"
+#include "cow_pte_util.h"
 
 #define COW_PTE		"memory.cow_pte"
 #define COW_PTE_EFF	"memory.cow_pte.effective"
@@ -463,18 +464,6 @@ static const struct cow_pte_test {
 };
 #undef T
 
-static bool selected(const char *name, int argc, char **argv)
-{
-	int i;
-
-	if (argc < 2)
-		return true;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], name))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	char root[PATH_MAX], cmdline[4096];
@@ -504,26 +493,16 @@ int main(int argc, char **argv)
 	booted_off = strstr(cmdline, "cow_pte=off") != NULL;
 
 	for (i = 0; i < ARRAY_SIZE(tests); i++)
-		n += selected(tests[i].name, argc, argv);
+		n += test_selected(tests[i].name, argc, argv);
 	if (!n)
 		ksft_exit_fail_msg("no test named %s\n", argv[1]);
 	ksft_set_plan(n);
 	ksft_print_msg("kernel booted with cow_pte=%s\n", booted_off ? "off" : "on");
 
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		if (!selected(tests[i].name, argc, argv))
+		if (!test_selected(tests[i].name, argc, argv))
 			continue;
-		switch (tests[i].fn(root)) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s\n", tests[i].name);
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-			break;
-		}
+		report_test(tests[i].name, tests[i].fn(root));
 	}
 	ksft_finished();
 }
