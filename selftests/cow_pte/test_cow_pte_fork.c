@@ -7,6 +7,9 @@
  *
  * Every case checks every byte of the region in both processes.
  *
+ * Run it from a directory on a block device: the O_DIRECT and io_uring
+ * cases read a file there.
+ *
  * Usage: test_cow_pte_fork [TEST...]   (default: every test)
  */
 #define _GNU_SOURCE
@@ -14,13 +17,19 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <linux/limits.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,8 +38,6 @@
 #include "cgroup_util.h"
 #include "cow_pte_util.h"
 
-#define PMD		(2UL << 20)
-#define PAGE		4096UL
 #define TABLES		16			/* region: 32 MiB */
 #define REGION		(TABLES * PMD)
 #define NPAGES		(REGION / PAGE)
@@ -38,142 +45,6 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT	21
 #endif
-
-static char root[PATH_MAX];
-
-/* A region aligned to 2 MiB, order-0 pages only. */
-static char *map_region(size_t size)
-{
-	char *p = mmap(NULL, size + PMD, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (char *)(((uintptr_t)p + PMD - 1) & ~(PMD - 1));
-	if (a > p)
-		munmap(p, a - p);
-	munmap(a + size, p + PMD - a);
-	madvise(a, size, MADV_NOHUGEPAGE);
-	return a;
-}
-
-/* Page i holds 8-byte words (gen << 32 | i). */
-static void fill(char *p, size_t first, size_t n, uint32_t gen)
-{
-	size_t i, w;
-
-	for (i = first; i < first + n; i++) {
-		uint64_t *q = (uint64_t *)(p + i * PAGE);
-		uint64_t v = (uint64_t)gen << 32 | i;
-
-		for (w = 0; w < PAGE / 8; w++)
-			q[w] = v;
-	}
-}
-
-/* 0 if pages [first, first + n) hold @gen; gen 0 means zero-filled. */
-static int check(const char *who, char *p, size_t first, size_t n,
-		 uint32_t gen)
-{
-	size_t i, w;
-
-	for (i = first; i < first + n; i++) {
-		uint64_t *q = (uint64_t *)(p + i * PAGE);
-		uint64_t v = gen ? (uint64_t)gen << 32 | i : 0;
-
-		for (w = 0; w < PAGE / 8; w++)
-			if (q[w] != v) {
-				ksft_print_msg("%s: page %zu word %zu is %#llx, expected %#llx\n",
-					       who, i, w,
-					       (unsigned long long)q[w],
-					       (unsigned long long)v);
-				return -1;
-			}
-	}
-	return 0;
-}
-
-/* A "Name:   N kB" line of /proc/PID/status, in kB; -1 if missing. */
-static long status_kb(pid_t pid, const char *name)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, strlen(name)) &&
-		    line[strlen(name)] == ':') {
-			v = strtol(line + strlen(name) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-static long stat_of(const char *cg, const char *key)
-{
-	char k[64];
-
-	snprintf(k, sizeof(k), "%s ", key);
-	return cg_read_key_long(cg, "memory.stat", k);
-}
-
-/*
- * memory.stat is flushed every 2 seconds, or sooner after enough updates:
- * poll until @key is in [min, max], for up to 6 seconds.
- */
-static long stat_settles(const char *cg, const char *key, long min, long max)
-{
-	long v = -1;
-	int i;
-
-	for (i = 0; i < 60; i++) {
-		v = stat_of(cg, key);
-		if (v >= min && v <= max)
-			break;
-		usleep(100000);
-	}
-	return v;
-}
-
-/* Make a fresh cgroup, set memory.cow_pte, run @fn in a process in it. */
-static int run_in_cgroup(const char *name, bool opt_in,
-			 int (*fn)(const char *cg, void *arg), void *arg)
-{
-	char *cg = cg_name(root, name);
-	int ret = KSFT_FAIL;
-
-	if (!cg || cg_create(cg))
-		goto out;
-	if (cg_write(cg, "memory.cow_pte", opt_in ? "1" : "0"))
-		goto out;
-	ret = cg_run(cg, fn, arg);
-out:
-	if (cg)
-		cg_destroy(cg);
-	free(cg);
-	return ret;
-}
-
-/* Child side of a fork: run @fn, exit with its result. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	if (!WIFEXITED(status)) {
-		ksft_print_msg("child died with signal %d\n",
-			       WTERMSIG(status));
-		return -1;
-	}
-	return WEXITSTATUS(status) ? -1 : 0;
-}
 
 /*
  * Sharing: the child maps the region's tables shared, memory.stat shows
@@ -241,9 +112,9 @@ static int share_and_write(const char *cg, void *arg)
 	return KSFT_PASS;
 }
 
-static int test_share_and_write(void)
+static int test_share_and_write(const char *root)
 {
-	return run_in_cgroup("cow_pte_share", true, share_and_write, NULL);
+	return run_in_cgroup(root, "cow_pte_share", true, share_and_write, NULL);
 }
 
 /* Without opting in, fork copies: nothing is shared. */
@@ -262,9 +133,9 @@ static int not_shared(const char *cg, void *arg)
 	return wait_child(pid) ? KSFT_FAIL : KSFT_PASS;
 }
 
-static int test_not_opted_in(void)
+static int test_not_opted_in(const char *root)
 {
-	return run_in_cgroup("cow_pte_off", false, not_shared, NULL);
+	return run_in_cgroup(root, "cow_pte_off", false, not_shared, NULL);
 }
 
 /*
@@ -310,9 +181,9 @@ static int fork_chain(const char *cg, void *arg)
 	return chain(p, 1) ? KSFT_FAIL : KSFT_PASS;
 }
 
-static int test_fork_chain(void)
+static int test_fork_chain(const char *root)
 {
-	return run_in_cgroup("cow_pte_chain", true, fork_chain, NULL);
+	return run_in_cgroup(root, "cow_pte_chain", true, fork_chain, NULL);
 }
 
 /*
@@ -457,6 +328,218 @@ static int act_mremap(char *p)
 	return munmap(dst, 2 * PMD);
 }
 
+/*
+ * userfaultfd after the fork: a thread serves the faults of the registered
+ * second table, missing ones with the page it had before, write-protect
+ * ones by lifting the protection.
+ */
+struct uffd_server {
+	int uffd;
+	int stop[2];
+	char *base;
+	pthread_t thread;
+};
+
+static int serve_one(struct uffd_server *s, struct uffd_msg *msg)
+{
+	unsigned long addr = msg->arg.pagefault.address & ~(PAGE - 1);
+	static char page[PAGE] __attribute__((aligned(PAGE)));
+
+	if (msg->event != UFFD_EVENT_PAGEFAULT)
+		return -1;
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+		struct uffdio_writeprotect wp = {
+			.range = { .start = addr, .len = PAGE },
+		};
+
+		return ioctl(s->uffd, UFFDIO_WRITEPROTECT, &wp);
+	} else {
+		struct uffdio_copy copy = {
+			.dst = addr, .src = (unsigned long)page, .len = PAGE,
+		};
+
+		fill_page(page, (addr - (unsigned long)s->base) / PAGE, 1);
+		return ioctl(s->uffd, UFFDIO_COPY, &copy);
+	}
+}
+
+static void *serve_uffd(void *arg)
+{
+	struct uffd_server *s = arg;
+	struct pollfd fds[2] = {
+		{ .fd = s->uffd, .events = POLLIN },
+		{ .fd = s->stop[0], .events = POLLIN },
+	};
+	struct uffd_msg msg;
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			return (void *)1;
+		if (fds[1].revents)
+			return NULL;
+		if (read(s->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (serve_one(s, &msg)) {
+			ksft_print_msg("userfaultfd: cannot serve a fault: %s\n",
+				       strerror(errno));
+			return (void *)1;
+		}
+	}
+}
+
+static int uffd_start(struct uffd_server *s, char *base, __u64 mode)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)base + PMD, .len = PMD },
+		.mode = mode,
+	};
+
+	s->base = base;
+	s->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (s->uffd < 0 || ioctl(s->uffd, UFFDIO_API, &api) ||
+	    ioctl(s->uffd, UFFDIO_REGISTER, &reg) || pipe(s->stop) ||
+	    pthread_create(&s->thread, NULL, serve_uffd, s)) {
+		ksft_print_msg("userfaultfd: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int uffd_stop(struct uffd_server *s)
+{
+	void *ret;
+
+	if (write(s->stop[1], "s", 1) != 1 || pthread_join(s->thread, &ret))
+		return -1;
+	close(s->stop[0]);
+	close(s->stop[1]);
+	close(s->uffd);
+	return ret ? -1 : 0;
+}
+
+static int act_uffd_missing(char *p)
+{
+	struct uffd_server s;
+	int ret;
+
+	if (madvise(p + PMD, PMD, MADV_DONTNEED) ||
+	    uffd_start(&s, p, UFFDIO_REGISTER_MODE_MISSING))
+		return -1;
+	ret = check("uffd-served pages", p, PMD / PAGE, PMD / PAGE, 1);
+	return uffd_stop(&s) || ret;
+}
+
+static int act_uffd_wp(char *p)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)p + PMD, .len = PMD },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	struct uffd_server s;
+
+	if (uffd_start(&s, p, UFFDIO_REGISTER_MODE_WP))
+		return -1;
+	if (ioctl(s.uffd, UFFDIO_WRITEPROTECT, &wp)) {
+		uffd_stop(&s);
+		return -1;
+	}
+	act_write_one(p);
+	return uffd_stop(&s);
+}
+
+/* GUP through /proc/self/mem writes. */
+static int act_proc_mem_write(char *p)
+{
+	int fd = open("/proc/self/mem", O_RDWR);
+	char v = 42;
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = pwrite(fd, &v, 1, (off_t)(uintptr_t)(p + MID)) == 1 ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Reads that pin the destination (O_DIRECT, io_uring fixed buffers): 16
+ * pages at MID get generation 7 from a file in the current directory,
+ * which must be on a block device.
+ */
+#define READ_PAGES	16
+
+static int direct_file(void)
+{
+	static char buf[READ_PAGES * PAGE] __attribute__((aligned(PAGE)));
+	char name[] = "cow_pte_direct.XXXXXX";
+	int fd, i;
+
+	for (i = 0; i < READ_PAGES; i++)
+		fill_page(buf + i * PAGE, MID / PAGE + i, 7);
+	fd = mkstemp(name);
+	if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf) || fsync(fd))
+		return -1;
+	close(fd);
+	fd = open(name, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		ksft_print_msg("O_DIRECT open in the current directory: %s (run from a disk-backed directory)\n",
+			       strerror(errno));
+	unlink(name);
+	return fd;
+}
+
+static int act_o_direct_read(char *p)
+{
+	int fd = direct_file();
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, p + MID, READ_PAGES * PAGE, 0);
+	close(fd);
+	return n == READ_PAGES * PAGE ? 0 : -1;
+}
+
+static int act_io_uring_read(char *p)
+{
+	struct iovec iov = { .iov_base = p + MID, .iov_len = READ_PAGES * PAGE };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int fd = direct_file(), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = io_uring_queue_init(4, &ring, 0);
+	if (ret) {
+		ksft_print_msg("io_uring_queue_init: %s\n", strerror(-ret));
+		return -1;
+	}
+	ret = io_uring_register_buffers(&ring, &iov, 1);
+	if (!ret) {
+		io_uring_prep_read_fixed(io_uring_get_sqe(&ring), fd,
+					 iov.iov_base, iov.iov_len, 0, 0);
+		ret = io_uring_submit_and_wait(&ring, 1);
+		if (ret == 1 && !io_uring_wait_cqe(&ring, &cqe)) {
+			ret = cqe->res == READ_PAGES * PAGE ? 0 : -1;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		io_uring_unregister_buffers(&ring);
+	}
+	io_uring_queue_exit(&ring);
+	close(fd);
+	return ret ? -1 : 0;
+}
+
+static int check_read_into(const char *who, char *p)
+{
+	size_t first = MID / PAGE;
+
+	return check(who, p, 0, first, 1) ||
+	       check(who, p, first, READ_PAGES, 7) ||
+	       check(who, p, first + READ_PAGES, NPAGES - first - READ_PAGES, 1);
+}
+
 static const struct change changes[] = {
 	{ "write",		act_write_one,		check_write_one },
 	{ "munmap_part",	act_munmap_part,	check_munmap_part },
@@ -468,18 +551,39 @@ static const struct change changes[] = {
 	{ "pageout",		act_pageout,		check_all },
 	{ "cold",		act_cold,		check_all },
 	{ "mremap",		act_mremap,		check_all },
+	{ "uffd_missing",	act_uffd_missing,	check_all },
+	{ "uffd_wp",		act_uffd_wp,		check_write_one },
+	{ "proc_mem_write",	act_proc_mem_write,	check_write_one },
+	{ "o_direct_read",	act_o_direct_read,	check_read_into },
+	{ "io_uring_fixed_read", act_io_uring_read,	check_read_into },
+};
+
+/* What the region is made of while the changes run. */
+enum backing {
+	ORDER_0,	/* base pages only */
+	MTHP_64K,	/* 64 kB anonymous folios, PTE-mapped (mTHP) */
 };
 
 struct change_run {
 	const struct change *change;
 	bool child_acts;
+	enum backing backing;
 };
+
+static char *map_backed(enum backing backing)
+{
+	char *p = map_region(REGION);
+
+	if (p && backing == MTHP_64K && madvise(p, REGION, MADV_HUGEPAGE))
+		return NULL;
+	return p;
+}
 
 static int one_change(const char *cg, void *arg)
 {
 	struct change_run *run = arg;
 	const struct change *ch = run->change;
-	char *p = map_region(REGION);
+	char *p = map_backed(run->backing);
 	int done[2];
 	pid_t pid;
 	char c;
@@ -490,6 +594,11 @@ static int one_change(const char *cg, void *arg)
 	pid = fork();
 	if (pid < 0)
 		return KSFT_FAIL;
+	if (pid == 0 && status_kb(getpid(), "VmPTEShared") < TABLES * PAGE / 1024) {
+		ksft_print_msg("child: VmPTEShared %ld kB, the region's tables are not shared\n",
+			       status_kb(getpid(), "VmPTEShared"));
+		_exit(1);
+	}
 	if ((pid == 0) == run->child_acts) {
 		const char *who = pid ? "parent (acting)" : "child (acting)";
 		int ret = 0;
@@ -505,6 +614,7 @@ static int one_change(const char *cg, void *arg)
 		return wait_child(pid) || ret ? KSFT_FAIL : KSFT_PASS;
 	}
 	/* The observer: its view must be the one from before the fork. */
+	close(done[1]);
 	if (read(done[0], &c, 1) != 1)
 		c = 0;
 	if (pid == 0)
@@ -514,15 +624,16 @@ static int one_change(const char *cg, void *arg)
 	return wait_child(pid) ? KSFT_FAIL : KSFT_PASS;
 }
 
-static int test_changes(void)
+/* Every change, made by the parent and then by the child. */
+static int run_changes(const char *root, enum backing backing)
 {
-	struct change_run run;
+	struct change_run run = { .backing = backing };
 	int i, ret = KSFT_PASS;
 
 	for (i = 0; i < ARRAY_SIZE(changes); i++) {
 		run.change = &changes[i];
 		for (run.child_acts = false; ; run.child_acts = true) {
-			if (run_in_cgroup("cow_pte_change", true, one_change,
+			if (run_in_cgroup(root, "cow_pte_change", true, one_change,
 					  &run) != KSFT_PASS) {
 				ksft_print_msg("%s by the %s: FAIL\n",
 					       changes[i].name,
@@ -533,6 +644,70 @@ static int test_changes(void)
 				break;
 		}
 	}
+	return ret;
+}
+
+static int test_changes(const char *root)
+{
+	return run_changes(root, ORDER_0);
+}
+
+#define THP_SYSFS	"/sys/kernel/mm/transparent_hugepage"
+#define MTHP_64K_DIR	THP_SYSFS "/hugepages-64kB"
+#define THP_PMD_DIR	THP_SYSFS "/hugepages-2048kB"
+
+/* The selected word of a sysfs "always [madvise] never" file. */
+static int thp_setting(const char *file, char *buf, size_t len)
+{
+	char line[256], *open, *close;
+
+	if (read_text(file, line, sizeof(line)) < 0)
+		return -1;
+	open = strchr(line, '[');
+	close = open ? strchr(open, ']') : NULL;
+	if (!close || (size_t)(close - open) > len)
+		return -1;
+	snprintf(buf, close - open, "%s", open + 1);
+	return 0;
+}
+
+static long mthp_64k_faults(void)
+{
+	char buf[64];
+
+	if (read_text(MTHP_64K_DIR "/stats/anon_fault_alloc", buf,
+		      sizeof(buf)) < 0)
+		return -1;
+	return atol(buf);
+}
+
+/*
+ * The same changes on 64 kB folios: PMD-sized THP off, 64 kB on for
+ * MADV_HUGEPAGE areas, so the tables map large folios.
+ */
+static int test_changes_mthp(const char *root)
+{
+	char mthp[32], pmd[32];
+	long faults;
+	int ret;
+
+	if (thp_setting(MTHP_64K_DIR "/enabled", mthp, sizeof(mthp)) ||
+	    thp_setting(THP_PMD_DIR "/enabled", pmd, sizeof(pmd))) {
+		ksft_print_msg("no 64 kB mTHP in %s\n", THP_SYSFS);
+		return KSFT_SKIP;
+	}
+	if (write_text(MTHP_64K_DIR "/enabled", "madvise", 7) < 0 ||
+	    write_text(THP_PMD_DIR "/enabled", "never", 5) < 0)
+		return KSFT_FAIL;
+	faults = mthp_64k_faults();
+	ret = run_changes(root, MTHP_64K);
+	if (mthp_64k_faults() - faults < (long)(REGION / (64 << 10))) {
+		ksft_print_msg("only %ld 64 kB folios were allocated\n",
+			       mthp_64k_faults() - faults);
+		ret = KSFT_FAIL;
+	}
+	write_text(MTHP_64K_DIR "/enabled", mthp, strlen(mthp));
+	write_text(THP_PMD_DIR "/enabled", pmd, strlen(pmd));
 	return ret;
 }
 
@@ -570,7 +745,7 @@ static int clone_into(const char *cg, void *arg)
 	return wait_child(pid) ? KSFT_FAIL : KSFT_PASS;
 }
 
-static int test_clone_into_cgroup(void)
+static int test_clone_into_cgroup(const char *root)
 {
 	char *in = cg_name(root, "cow_pte_target_in");
 	char *out = cg_name(root, "cow_pte_target_out");
@@ -580,10 +755,10 @@ static int test_clone_into_cgroup(void)
 	    cg_write(in, "memory.cow_pte", "1"))
 		goto out;
 	/* opted-in parent, child into a cgroup that is not: shared */
-	ret = run_in_cgroup("cow_pte_src_in", true, clone_into, out);
+	ret = run_in_cgroup(root, "cow_pte_src_in", true, clone_into, out);
 	/* parent not opted in, child into an opted-in cgroup: copied */
 	if (ret == KSFT_PASS)
-		ret = run_in_cgroup("cow_pte_src_out", false, clone_into, in);
+		ret = run_in_cgroup(root, "cow_pte_src_out", false, clone_into, in);
 out:
 	if (in)
 		cg_destroy(in);
@@ -628,54 +803,26 @@ static int big_child(const char *cg, void *arg)
 	return own >= 0 && own <= 64 && shr >= 2040 ? KSFT_PASS : KSFT_FAIL;
 }
 
-static int test_child_page_tables(void)
+static int test_child_page_tables(const char *root)
 {
-	return run_in_cgroup("cow_pte_big", true, big_child, NULL);
+	return run_in_cgroup(root, "cow_pte_big", true, big_child, NULL);
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct cow_pte_test tests[] = {
 	{ "test_share_and_write",	test_share_and_write },
 	{ "test_not_opted_in",		test_not_opted_in },
 	{ "test_fork_chain",		test_fork_chain },
 	{ "test_changes",		test_changes },
+	{ "test_changes_mthp",		test_changes_mthp },
 	{ "test_clone_into_cgroup",	test_clone_into_cgroup },
 	{ "test_child_page_tables",	test_child_page_tables },
 };
 
 int main(int argc, char **argv)
 {
-	char *probe, *file;
-	int i, n = 0;
+	char root[PATH_MAX];
 
 	ksft_print_header();
-	if (cg_find_unified_root(root, sizeof(root), NULL))
-		ksft_exit_skip("cgroup v2 isn't mounted\n");
-	if (cg_read_strstr(root, "cgroup.subtree_control", "memory") &&
-	    cg_write(root, "cgroup.subtree_control", "+memory"))
-		ksft_exit_skip("cannot enable the memory controller\n");
-	probe = cg_name(root, "cow_pte_probe");
-	if (!probe || cg_create(probe))
-		ksft_exit_skip("cannot create a cgroup\n");
-	file = cg_control(probe, "memory.cow_pte");
-	i = access(file, F_OK);
-	free(file);
-	cg_destroy(probe);
-	free(probe);
-	if (i)
-		ksft_exit_skip("the kernel has no memory.cow_pte (CONFIG_COW_PTE)\n");
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++)
-		n += test_selected(tests[i].name, argc, argv);
-	if (!n)
-		ksft_exit_fail_msg("no test named %s\n", argv[1]);
-	ksft_set_plan(n);
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		if (!test_selected(tests[i].name, argc, argv))
-			continue;
-		report_test(tests[i].name, tests[i].fn());
-	}
-	ksft_finished();
+	cow_pte_setup(root, sizeof(root));
+	cow_pte_run_tests(tests, ARRAY_SIZE(tests), root, argc, argv);
 }

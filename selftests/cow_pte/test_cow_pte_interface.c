@@ -448,11 +448,8 @@ static int test_boot_switch(const char *root)
 	return on_new_cgroup(root, boot_switch);
 }
 
-#define T(x) { x, #x }
-static const struct cow_pte_test {
-	int (*fn)(const char *root);
-	const char *name;
-} tests[] = {
+#define T(x) { #x, x }
+static const struct cow_pte_test tests[] = {
 	T(test_files_on_non_root_only),
 	T(test_default_off),
 	T(test_valid_values),
@@ -467,42 +464,12 @@ static const struct cow_pte_test {
 int main(int argc, char **argv)
 {
 	char root[PATH_MAX], cmdline[4096];
-	char *probe, *file;
-	int i, n = 0;
 
 	ksft_print_header();
-	if (cg_find_unified_root(root, sizeof(root), NULL))
-		ksft_exit_skip("cgroup v2 isn't mounted\n");
-	if (cg_read_strstr(root, "cgroup.controllers", "memory"))
-		ksft_exit_skip("memory controller isn't available\n");
-	if (cg_read_strstr(root, "cgroup.subtree_control", "memory") &&
-	    cg_write(root, "cgroup.subtree_control", "+memory"))
-		ksft_exit_skip("cannot enable the memory controller\n");
-	probe = cg_name(root, "cow_pte_probe");
-	if (!probe || cg_create(probe))
-		ksft_exit_skip("cannot create a cgroup\n");
-	file = cg_control(probe, COW_PTE);
-	i = access(file, F_OK);
-	free(file);
-	cg_destroy(probe);
-	free(probe);
-	if (i)
-		ksft_exit_skip("the kernel has no %s (CONFIG_COW_PTE)\n", COW_PTE);
+	cow_pte_setup(root, sizeof(root));
 	if (read_text("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
 		ksft_exit_fail_msg("cannot read /proc/cmdline\n");
 	booted_off = strstr(cmdline, "cow_pte=off") != NULL;
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++)
-		n += test_selected(tests[i].name, argc, argv);
-	if (!n)
-		ksft_exit_fail_msg("no test named %s\n", argv[1]);
-	ksft_set_plan(n);
 	ksft_print_msg("kernel booted with cow_pte=%s\n", booted_off ? "off" : "on");
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		if (!test_selected(tests[i].name, argc, argv))
-			continue;
-		report_test(tests[i].name, tests[i].fn(root));
-	}
-	ksft_finished();
+	cow_pte_run_tests(tests, ARRAY_SIZE(tests), root, argc, argv);
 }
