@@ -15,11 +15,13 @@ BZIMAGE    := $(KOBJ)/arch/x86/boot/bzImage
 PATCHES    := kernel/patches
 CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
 SUITE      ?= quick
+COWPTE_SRC := cgroup/cowpte
+COWPTE_OUT := $(abspath $(BUILD)/cowpte)
 
 export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
-	export-patches reset-tree checkpatch clean distclean
+	export-patches reset-tree checkpatch cowpte test-host clean distclean
 
 all: kernel
 
@@ -34,6 +36,8 @@ help:
 	@echo '  checkpatch      run checkpatch.pl on kernel/patches'
 	@echo '  selftests       build the kselftests against the build tree'
 	@echo '  vm CMD="..."    run one command in the VM (no CMD: interactive shell)'
+	@echo '  cowpte          build the cowpte command ($(BUILD)/cowpte/cowpte)'
+	@echo '  test-host       build cowpte and run its unit tests on this host (no VM)'
 
 deps:
 	tools/deps.sh
@@ -60,6 +64,13 @@ demo: kernel
 vm: kernel
 	tools/vm/run-vm --kernel $(BZIMAGE) $(if $(CMD),-- sh -c '$(CMD)',--interactive)
 
+cowpte:
+	tools/deps.sh userspace
+	$(MAKE) -C $(COWPTE_SRC) O=$(COWPTE_OUT)
+
+test-host: cowpte
+	$(MAKE) -C $(COWPTE_SRC) O=$(COWPTE_OUT) test
+
 export-patches:
 	tools/kernel/export-patches $(KSRC) $(PATCHES)
 
@@ -73,7 +84,7 @@ checkpatch: kernel-tree
 		scripts/checkpatch.pl --strict -q $$p || exit 1; done
 
 clean:
-	rm -rf $(BUILD)/obj-* $(BUILD)/kselftest $(BUILD)/results
+	rm -rf $(BUILD)/obj-* $(BUILD)/kselftest $(BUILD)/results $(BUILD)/cowpte
 
 distclean:
 	rm -rf $(BUILD)

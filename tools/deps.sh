@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the Debian packages the project needs, only those that are missing.
-# Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests (default: all)
+# Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests userspace
+#                                    (default: all)
 set -euo pipefail
 
 : "${KERNEL_PKG_VERSION:=6.12.117-1~deb12u1}"
@@ -10,8 +11,9 @@ pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 	python3-ply python3-git linux-source-6.12=$KERNEL_PKG_VERSION"
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
 pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
+pkgs_userspace="build-essential pkg-config libcgroup-dev python3"
 
-groups=${*:-kernel vm selftests}
+groups=${*:-kernel vm selftests userspace}
 want=()
 for g in $groups; do
 	v="pkgs_$g"
