@@ -51,7 +51,7 @@ kernel: kernel-tree
 selftests: kernel
 	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
 
-test: selftests
+test: cowpte selftests
 	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
 		--out $(BUILD)/results --suite $(SUITE)
 
