@@ -339,6 +339,77 @@ static int test_ksm_merge(const char *root)
 }
 
 /*
+ * KSM's zero-page merging: the global ksm_zero_pages count goes up by the
+ * pages a child maps through fork, and must come down when the child
+ * drops its share of the tables at exit, as when it zaps them.
+ */
+static long ksm_zero_pages(void)
+{
+	char buf[32];
+
+	if (read_text(KSM_DIR "/ksm_zero_pages", buf, sizeof(buf)) < 0)
+		return -1;
+	return atol(buf);
+}
+
+static int exit_sharing(char *p)
+{
+	return child_shares(4);
+}
+
+static int ksm_zero(const char *cg, void *arg)
+{
+	char *p = map_region(KSM_PAGES * PAGE);
+	long before = ksm_zero_pages(), merged;
+	int i, ret;
+
+	if (!p || before < 0)
+		return KSFT_FAIL;
+	memset(p, 0, KSM_PAGES * PAGE);
+	if (madvise(p, KSM_PAGES * PAGE, MADV_MERGEABLE) ||
+	    write_text(KSM_DIR "/run", "1", 1) < 0)
+		return KSFT_FAIL;
+	for (i = 0; i < 600 && ksm_zero_pages() < before + KSM_PAGES; i++)
+		usleep(100000);
+	write_text(KSM_DIR "/run", "0", 1);
+	merged = ksm_zero_pages();
+	if (merged < before + KSM_PAGES) {
+		ksft_print_msg("KSM merged %ld zero pages\n", merged - before);
+		return KSFT_FAIL;
+	}
+	ret = fork_and_check(p, exit_sharing);
+	if (ksm_zero_pages() != merged) {
+		ksft_print_msg("ksm_zero_pages %ld before the fork, %ld after the child exited\n",
+			       merged, ksm_zero_pages());
+		return KSFT_FAIL;
+	}
+	return ret ? KSFT_FAIL : KSFT_PASS;
+}
+
+static int test_ksm_zero_pages(const char *root)
+{
+	char run[16], pages[16], sleep_ms[16], zero[16];
+	int ret;
+
+	if (read_text(KSM_DIR "/run", run, sizeof(run)) < 0 ||
+	    read_text(KSM_DIR "/pages_to_scan", pages, sizeof(pages)) < 0 ||
+	    read_text(KSM_DIR "/sleep_millisecs", sleep_ms, sizeof(sleep_ms)) < 0 ||
+	    read_text(KSM_DIR "/use_zero_pages", zero, sizeof(zero)) < 0) {
+		ksft_print_msg("no KSM (%s)\n", KSM_DIR);
+		return KSFT_SKIP;
+	}
+	write_text(KSM_DIR "/pages_to_scan", "4096", 4);
+	write_text(KSM_DIR "/sleep_millisecs", "10", 2);
+	write_text(KSM_DIR "/use_zero_pages", "1", 1);
+	ret = run_in_cgroup(root, "cow_pte_ksm_zero", true, ksm_zero, NULL);
+	write_text(KSM_DIR "/use_zero_pages", zero, strlen(zero));
+	write_text(KSM_DIR "/pages_to_scan", pages, strlen(pages));
+	write_text(KSM_DIR "/sleep_millisecs", sleep_ms, strlen(sleep_ms));
+	write_text(KSM_DIR "/run", run, strlen(run));
+	return ret;
+}
+
+/*
  * PMD-sized THPs split into PTE-mapped ones before the fork: the shared
  * tables map large folios; both sides write, then MADV_COLLAPSE runs on
  * once-shared tables (it may refuse; nothing may change).
@@ -839,6 +910,7 @@ static const struct cow_pte_test tests[] = {
 	T(test_threads_fork),
 	T(test_dontfork_wipeonfork),
 	T(test_ksm_merge),
+	T(test_ksm_zero_pages),
 	T(test_thp_pte_mapped),
 	T(test_proc_mem),
 	T(test_vmsplice),
