@@ -808,6 +808,90 @@ static int test_child_page_tables(const char *root)
 	return run_in_cgroup(root, "cow_pte_big", true, big_child, NULL);
 }
 
+/*
+ * Ten idle children of a big parent add little to the cgroup's page
+ * tables: each owns only its upper-level tables and the tables at VMA
+ * edges (about 48 kB, see test_child_page_tables), so the design's bound
+ * of 10 % over the parent alone holds from about 2.5 GiB on.  The parent
+ * maps 4 GiB of the shared zero page (read faults), which builds 8 MiB
+ * of PTE tables without needing the memory (the one page it writes gives
+ * the VMA an anon_vma, without which fork copies no tables at all).  When the children exit, the
+ * gauges return to zero.
+ */
+#define IDLE_CHILDREN	10
+#define IDLE_SIZE	(4UL << 30)
+#define IDLE_TABLES	(IDLE_SIZE / PMD)
+
+static long settled_stat(const char *cg, const char *key)
+{
+	usleep(2100000);	/* memory.stat is flushed every 2 seconds */
+	return stat_of(cg, key);
+}
+
+static char *map_zero_pages(size_t size)
+{
+	char *p = mmap(NULL, size + PMD, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)p + PMD - 1) & ~(PMD - 1));
+	if (madvise(p, size, MADV_NOHUGEPAGE) ||
+	    madvise(p, size, MADV_POPULATE_READ))
+		return NULL;
+	p[0] = 1;	/* an anon_vma: fork skips VMAs without one */
+	return p;
+}
+
+static int idle_children(const char *cg, void *arg)
+{
+	long alone, with_children, saved;
+	pid_t pids[IDLE_CHILDREN];
+	int i, fds[2], ret = 0;
+	char c;
+
+	if (!map_zero_pages(IDLE_SIZE) || pipe(fds))
+		return KSFT_FAIL;
+	alone = settled_stat(cg, "pagetables");
+	for (i = 0; i < IDLE_CHILDREN; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(fds[1]);
+			_exit(read(fds[0], &c, 1) == 0 ? 0 : 1);
+		}
+		if (pids[i] < 0)
+			return KSFT_FAIL;
+	}
+	saved = stat_settles(cg, "pagetables_saved",
+			     IDLE_CHILDREN * IDLE_TABLES * PAGE, LONG_MAX);
+	with_children = settled_stat(cg, "pagetables");
+	ksft_print_msg("pagetables: parent alone %ld kB, with %d children %ld kB (+%ld%%), saved %ld kB; a child: VmPTE %ld kB, VmPTEShared %ld kB\n",
+		       alone >> 10, IDLE_CHILDREN, with_children >> 10,
+		       alone > 0 ? (with_children - alone) * 100 / alone : -1,
+		       saved >> 10, status_kb(pids[0], "VmPTE"),
+		       status_kb(pids[0], "VmPTEShared"));
+	if (alone < (long)(IDLE_TABLES * PAGE) ||
+	    with_children > alone + alone / 10 ||
+	    saved < (long)(IDLE_CHILDREN * IDLE_TABLES * PAGE))
+		ret = -1;
+	close(fds[1]);		/* the children exit */
+	for (i = 0; i < IDLE_CHILDREN; i++)
+		ret |= wait_child(pids[i]);
+	if (stat_settles(cg, "pagetables_shared", 0, 0) ||
+	    stat_settles(cg, "pagetables_saved", 0, 0)) {
+		ksft_print_msg("after the children: pagetables_shared %ld, pagetables_saved %ld\n",
+			       stat_of(cg, "pagetables_shared"),
+			       stat_of(cg, "pagetables_saved"));
+		ret = -1;
+	}
+	return ret ? KSFT_FAIL : KSFT_PASS;
+}
+
+static int test_idle_children(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_idle", true, idle_children, NULL);
+}
+
 static const struct cow_pte_test tests[] = {
 	{ "test_share_and_write",	test_share_and_write },
 	{ "test_not_opted_in",		test_not_opted_in },
@@ -816,6 +900,7 @@ static const struct cow_pte_test tests[] = {
 	{ "test_changes_mthp",		test_changes_mthp },
 	{ "test_clone_into_cgroup",	test_clone_into_cgroup },
 	{ "test_child_page_tables",	test_child_page_tables },
+	{ "test_idle_children",		test_idle_children },
 };
 
 int main(int argc, char **argv)

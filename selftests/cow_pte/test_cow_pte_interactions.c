@@ -487,7 +487,9 @@ static int thp_pte_mapped(const char *cg, void *arg)
 	return check_halves("parent", p, 2, 1) ? KSFT_FAIL : KSFT_PASS;
 }
 
-static int test_thp_pte_mapped(const char *root)
+/* Run @fn in cgroup @name with THP in "madvise" mode, then restore it. */
+static int run_with_thp(const char *root, const char *name,
+			int (*fn)(const char *cg, void *arg))
 {
 	const char *file = "/sys/kernel/mm/transparent_hugepage/enabled";
 	char old[128], *open, *close;
@@ -503,9 +505,103 @@ static int test_thp_pte_mapped(const char *root)
 		return KSFT_FAIL;
 	*close = '\0';
 	write_text(file, "madvise", 7);
-	ret = run_in_cgroup(root, "cow_pte_thp", true, thp_pte_mapped, NULL);
+	ret = run_in_cgroup(root, name, true, fn, NULL);
 	write_text(file, open + 1, strlen(open + 1));
 	return ret;
+}
+
+static int test_thp_pte_mapped(const char *root)
+{
+	return run_with_thp(root, "cow_pte_thp", thp_pte_mapped);
+}
+
+/*
+ * MADV_COLLAPSE after a fork that shared the tables.  Collapse needs a
+ * writable entry, and a shared table has none, so each side first writes
+ * one page per table: the parent's write copies the table, the child's
+ * takes it over.  Both must then collapse; the child's table was shared,
+ * so collapse frees it RCU-deferred and deposits a fresh one, which the
+ * child's split uses.  Each side sees only its own writes throughout.
+ */
+static void touch_tables(char *p, uint32_t gen)
+{
+	int i;
+
+	for (i = 0; i < THP_TABLES; i++)
+		fill(p, i * (PMD / PAGE), 1, gen);
+}
+
+static int check_touched(const char *who, char *p, uint32_t gen)
+{
+	size_t i;
+
+	for (i = 0; i < THP_PAGES; i++)
+		if (check(who, p, i, 1, i % (PMD / PAGE) ? 1 : gen))
+			return -1;
+	return 0;
+}
+
+static int collapse(const char *who, char *p, uint32_t gen)
+{
+	touch_tables(p, gen);
+	if (madvise(p, THP_TABLES * PMD, MADV_HUGEPAGE) ||
+	    madvise(p, THP_TABLES * PMD, MADV_COLLAPSE)) {
+		ksft_print_msg("%s: MADV_COLLAPSE: %s\n", who, strerror(errno));
+		return -1;
+	}
+	if (anon_huge_kb() < (long)(THP_TABLES * PMD / 1024)) {
+		ksft_print_msg("%s: AnonHugePages %ld kB after MADV_COLLAPSE\n",
+			       who, anon_huge_kb());
+		return -1;
+	}
+	return check_touched(who, p, gen);
+}
+
+static int collapse_child(char *p, int go)
+{
+	char c;
+
+	if (child_shares(THP_TABLES) || read(go, &c, 1) != 1 ||
+	    collapse("child", p, 3) || split_pmds(p) || anon_huge_kb() != 0 ||
+	    check_touched("child", p, 3))
+		return -1;
+	fill(p, 0, THP_PAGES, 4);
+	return check("child", p, 0, THP_PAGES, 4);
+}
+
+static int collapse_shared(const char *cg, void *arg)
+{
+	long copies = stat_of(cg, "cow_pte_unshare_copy");
+	long reuses = stat_of(cg, "cow_pte_unshare_reuse");
+	char *p = map_region(THP_TABLES * PMD);
+	int go[2];
+	pid_t pid;
+
+	if (!p || pipe(go))
+		return KSFT_FAIL;
+	fill(p, 0, THP_PAGES, 1);
+	pid = fork();
+	if (pid == 0)
+		_exit(collapse_child(p, go[0]) ? 1 : 0);
+	if (pid < 0 || collapse("parent", p, 2) || write(go[1], "g", 1) != 1 ||
+	    wait_child(pid) || check_touched("parent", p, 2))
+		return KSFT_FAIL;
+	if (stat_settles(cg, "cow_pte_unshare_copy", copies + THP_TABLES,
+			 LONG_MAX) < copies + THP_TABLES ||
+	    stat_settles(cg, "cow_pte_unshare_reuse", reuses + THP_TABLES,
+			 LONG_MAX) < reuses + THP_TABLES) {
+		ksft_print_msg("unshare copies %ld, reuses %ld: expected %d more each\n",
+			       stat_of(cg, "cow_pte_unshare_copy") - copies,
+			       stat_of(cg, "cow_pte_unshare_reuse") - reuses,
+			       THP_TABLES);
+		return KSFT_FAIL;
+	}
+	return KSFT_PASS;
+}
+
+static int test_collapse(const char *root)
+{
+	return run_with_thp(root, "cow_pte_collapse", collapse_shared);
 }
 
 /*
@@ -912,6 +1008,7 @@ static const struct cow_pte_test tests[] = {
 	T(test_ksm_merge),
 	T(test_ksm_zero_pages),
 	T(test_thp_pte_mapped),
+	T(test_collapse),
 	T(test_proc_mem),
 	T(test_vmsplice),
 	T(test_io_uring_pinned),
