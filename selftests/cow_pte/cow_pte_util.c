@@ -19,6 +19,11 @@ void cow_pte_setup(char *root, size_t len)
 	char *probe, *file;
 	int missing;
 
+	/*
+	 * Line-buffered even into a log file: children report and then
+	 * _exit(), which would drop a fully buffered message.
+	 */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (cg_find_unified_root(root, len, NULL))
 		ksft_exit_skip("cgroup v2 isn't mounted\n");
 	if (cg_read_strstr(root, "cgroup.controllers", "memory"))
