@@ -9,6 +9,7 @@
 #include "cowpte.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,27 @@ static int file_error(int err, const char *cg, const char *file, const char *ver
 }
 
 /* A 0/1 file as 0 or 1. */
+/*
+ * The kernel folds per-CPU memory.stat updates in lazily: fewer than 64
+ * per CPU may wait indefinitely.  Reading the cgroup's cpu.stat folds in
+ * every controller's statistics of the subtree; a failure only leaves the
+ * numbers a little stale.
+ */
+static void flush_stats(const char *cg)
+{
+	char path[PATH_MAX], buf[512];
+	FILE *f;
+
+	if (!*cg || cg_path(cg, "cpu.stat", path, sizeof(path)))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fread(buf, 1, sizeof(buf), f) == sizeof(buf))
+		;
+	fclose(f);
+}
+
 static int read_flag(const char *cg, const char *file, int *val)
 {
 	char buf[16];
@@ -375,6 +397,7 @@ int cp_get_status(const char *cg, struct cp_status *st)
 		st->effective = val;
 	}
 
+	flush_stats(cg);
 	ret = cg_read_stats(cg, parse_stat, st);
 	cg_path(cg, CG_CONTROLLER ".stat", path, sizeof(path));
 	if (ret)

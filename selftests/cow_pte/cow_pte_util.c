@@ -193,8 +193,14 @@ long status_kb(pid_t pid, const char *name)
 
 long stat_of(const char *cg, const char *key)
 {
-	char k[64];
+	char k[64], flush[512];
 
+	/*
+	 * memory.stat is flushed lazily: fewer pending updates than 64 per
+	 * CPU may wait for ever.  Reading cpu.stat flushes the statistics
+	 * of every controller in the subtree.
+	 */
+	cg_read(cg, "cpu.stat", flush, sizeof(flush));
 	snprintf(k, sizeof(k), "%s ", key);
 	return cg_read_key_long(cg, "memory.stat", k);
 }
@@ -211,4 +217,19 @@ long stat_settles(const char *cg, const char *key, long min, long max)
 		usleep(100000);
 	}
 	return v;
+}
+
+/*
+ * Put @cg over its limit with nothing precharged and nothing to reclaim:
+ * a limit of half the usage drains the per-CPU charge stocks, reclaim
+ * finds no swap and the memcg OOM killer nobody to kill (the processes
+ * in it are OOM_SCORE_ADJ_MIN), so the limit stays below the usage.  They
+ * must sleep meanwhile.
+ */
+int over_limit(const char *cg)
+{
+	long usage = cg_read_long(cg, "memory.current");
+
+	return usage <= 0 || cg_write(cg, "memory.swap.max", "0") ||
+	       cg_write_numeric(cg, "memory.max", usage / 2);
 }

@@ -65,4 +65,10 @@ long stat_of(const char *cg, const char *key);
  */
 long stat_settles(const char *cg, const char *key, long min, long max);
 
+/*
+ * Put @cg over memory.max with nothing precharged, no swap and nobody to
+ * kill (its processes must be OOM_SCORE_ADJ_MIN); 0 on success.
+ */
+int over_limit(const char *cg);
+
 #endif

@@ -14,13 +14,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <liburing.h>
+#include <linux/fs.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -876,11 +880,94 @@ static int test_mlock_reclaim(const char *root)
 }
 
 /*
+ * Walks that only read a shared table, or clear accessed bits in it,
+ * keep it shared: smaps, pagemap, PAGEMAP_SCAN without write-protection,
+ * mincore and clear_refs 1.
+ */
+static int pagemap_scan_present(char *p)
+{
+	struct page_region regions[8];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (unsigned long)p,
+		.end = (unsigned long)p + REGION,
+		.vec = (unsigned long)regions,
+		.vec_len = ARRAY_SIZE(regions),
+		.category_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_PRESENT,
+	};
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	long n = fd < 0 ? -1 : ioctl(fd, PAGEMAP_SCAN, &arg);
+
+	if (fd >= 0)
+		close(fd);
+	if (n != 1 || regions[0].start != arg.start ||
+	    regions[0].end != arg.end) {
+		ksft_print_msg("child: PAGEMAP_SCAN: %ld regions\n", n);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_only_walks(char *p)
+{
+	unsigned char vec[NPAGES];
+	uint64_t entry;
+	char buf[4096];
+	int fd;
+
+	if (read_text("/proc/self/smaps", buf, sizeof(buf)) < 0 ||
+	    mincore(p, REGION, vec) || pagemap_scan_present(p) ||
+	    write_text("/proc/self/clear_refs", "1", 1) < 0)
+		return -1;
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0 || pread(fd, &entry, sizeof(entry),
+			    (uintptr_t)p / PAGE * sizeof(entry)) != sizeof(entry))
+		return -1;
+	close(fd);
+	return entry & PM_PRESENT ? 0 : -1;
+}
+
+static int read_only_walks_child(char *p)
+{
+	long before = status_kb(getpid(), "VmPTEShared"), after;
+
+	if (child_shares(TABLES) || read_only_walks(p))
+		return -1;
+	after = status_kb(getpid(), "VmPTEShared");
+	if (after != before) {
+		ksft_print_msg("child: VmPTEShared %ld kB before the walks, %ld kB after\n",
+			       before, after);
+		return -1;
+	}
+	return check("child", p, 0, NPAGES, 1);
+}
+
+static int read_only_walks_shared(const char *cg, void *arg)
+{
+	char *p = map_region(REGION);
+
+	if (!p)
+		return KSFT_FAIL;
+	fill(p, 0, NPAGES, 1);
+	if (fork_and_check(p, read_only_walks_child))
+		return KSFT_FAIL;
+	return check("parent", p, 0, NPAGES, 1) ? KSFT_FAIL : KSFT_PASS;
+}
+
+static int test_read_only_walks(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_walks", true,
+			     read_only_walks_shared, NULL);
+}
+
+/*
  * Out of memory in the middle of an unshare.  The cgroup's limit leaves no
  * room to copy the tables (no swap either) and no process may be killed:
- * the child's mprotect must fail with ENOMEM having changed nothing.
- * Then, with the child killable, its writes end in a memcg OOM kill of the
- * child and the parent's memory is intact.
+ * the child's mprotect, its userfaultfd registration of a range that
+ * starts in a VMA with nothing to unshare, or its clearing of soft-dirty
+ * bits must fail with ENOMEM having changed nothing.  Then, with the child killable, its writes end in a
+ * memcg OOM kill of the child and the parent's memory is intact.
  */
 #define OOM_REGION	(128 * PMD)	/* 256 MiB: 512 kB of tables to copy */
 
@@ -920,18 +1007,144 @@ static int squeeze(const char *cg)
 	       cg_write_numeric(cg, "memory.max", current + 64 * 1024);
 }
 
-static int enomem_child(const char *cg, char *p)
+/* An operation that must fail with ENOMEM and change nothing. */
+struct enomem_op {
+	const char *name;
+	int (*prepare)(char *p);	/* before the limit; 0 if ready */
+	int (*attempt)(char *p);	/* -1 with errno set */
+	int (*unchanged)(char *p);	/* 0 if the mapping is as before */
+};
+
+static int no_preparation(char *p)
+{
+	return 0;
+}
+
+static int protect_read_only(char *p)
+{
+	return mprotect(p, OOM_REGION, PROT_READ);
+}
+
+static int still_writable(char *p)
+{
+	return region_writable(p, OOM_REGION);
+}
+
+/*
+ * userfaultfd registration of [p - PMD, p + OOM_REGION): first a
+ * read-only VMA of its own with no shared table, then the shared region.
+ */
+static int uffd = -1;
+
+static int prepare_uffd(char *p)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+
+	if (mmap(p - PMD, PMD, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -1;
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	return uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ? -1 : 0;
+}
+
+static int register_uffd(char *p)
+{
+	struct uffdio_register reg = {
+		.range = { (unsigned long)(p - PMD), PMD + OOM_REGION },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	return ioctl(uffd, UFFDIO_REGISTER, &reg);
+}
+
+/* Does the VMA at @addr carry VmFlags @flag ("um": uffd missing)? */
+static int vma_has_flag(char *addr, const char *flag)
+{
+	char line[512], want[64];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	bool in_vma = false;
+	int found = -1;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+	while (found < 0 && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, want, strlen(want)))
+			in_vma = true;
+		else if (in_vma && !strncmp(line, "VmFlags:", 8))
+			found = strstr(line, flag) != NULL;
+	}
+	fclose(f);
+	return found;
+}
+
+static int not_registered(char *p)
+{
+	return vma_has_flag(p - PMD, " um") || vma_has_flag(p, " um") ||
+	       still_writable(p);
+}
+
+static int clear_soft_dirty(char *p)
+{
+	return write_text("/proc/self/clear_refs", "4", 1) < 0 ? -1 : 0;
+}
+
+/* New VMAs start soft-dirty: the failed clear left that as it was. */
+static int still_soft_dirty(char *p)
+{
+	return vma_has_flag(p, " sd") == 1 ? still_writable(p) : -1;
+}
+
+static const struct enomem_op enomem_mprotect = {
+	"mprotect", no_preparation, protect_read_only, still_writable,
+};
+
+static const struct enomem_op enomem_uffd_register = {
+	"UFFDIO_REGISTER", prepare_uffd, register_uffd, not_registered,
+};
+
+static const struct enomem_op enomem_clear_soft_dirty = {
+	"clear_refs 4", no_preparation, clear_soft_dirty, still_soft_dirty,
+};
+
+/*
+ * Opened before the squeeze: at the limit, opening a file allocates a
+ * struct file charged to the cgroup and fails.
+ */
+static int open_memory_max(const char *cg)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	return open(path, O_WRONLY | O_CLOEXEC);
+}
+
+static int lift_limit(int fd)
+{
+	return write(fd, "max", 3) == 3 ? 0 : -1;
+}
+
+static int enomem_child(const char *cg, char *p, const struct enomem_op *op)
 {
 	long fails = stat_of(cg, "cow_pte_unshare_fail");
+	int max_fd = open_memory_max(cg);
 
-	if (child_shares(OOM_REGION / PMD - 1) || squeeze(cg))
+	if (max_fd < 0 || child_shares(OOM_REGION / PMD - 1) ||
+	    op->prepare(p) || squeeze(cg))
 		return -1;
-	if (!mprotect(p, OOM_REGION, PROT_READ) || errno != ENOMEM) {
-		ksft_print_msg("child: mprotect did not fail with ENOMEM\n");
+	if (!op->attempt(p) || errno != ENOMEM) {
+		lift_limit(max_fd);
+		ksft_print_msg("child: %s did not fail with ENOMEM\n", op->name);
 		return -1;
 	}
-	if (cg_write(cg, "memory.max", "max") || region_writable(p, OOM_REGION)) {
-		ksft_print_msg("child: the failed mprotect changed the mapping\n");
+	if (lift_limit(max_fd)) {
+		ksft_print_msg("child: cannot lift memory.max: %s\n",
+			       strerror(errno));
+		return -1;
+	}
+	if (op->unchanged(p)) {
+		ksft_print_msg("child: the failed %s changed the mapping\n",
+			       op->name);
 		return -1;
 	}
 	if (stat_settles(cg, "cow_pte_unshare_fail", fails + 1, LONG_MAX) <=
@@ -954,7 +1167,7 @@ static int oom_enomem(const char *cg, void *arg)
 	fill(p, 0, OOM_REGION / PAGE, 1);
 	pid = fork();
 	if (pid == 0)
-		_exit(enomem_child(cg, p) ? 1 : 0);
+		_exit(enomem_child(cg, p, arg) ? 1 : 0);
 	if (wait_child(pid))
 		return KSFT_FAIL;
 	return check("parent", p, 0, OOM_REGION / PAGE, 1) ?
@@ -963,7 +1176,20 @@ static int oom_enomem(const char *cg, void *arg)
 
 static int test_oom_enomem(const char *root)
 {
-	return run_in_cgroup(root, "cow_pte_enomem", true, oom_enomem, NULL);
+	return run_in_cgroup(root, "cow_pte_enomem", true, oom_enomem,
+			     (void *)&enomem_mprotect);
+}
+
+static int test_uffd_register_enomem(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_enomem", true, oom_enomem,
+			     (void *)&enomem_uffd_register);
+}
+
+static int test_clear_soft_dirty_enomem(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_enomem", true, oom_enomem,
+			     (void *)&enomem_clear_soft_dirty);
 }
 
 static int oom_kill(const char *cg, void *arg)
@@ -1001,6 +1227,106 @@ static int test_oom_kill(const char *root)
 	return run_in_cgroup(root, "cow_pte_oom", true, oom_kill, NULL);
 }
 
+/*
+ * The last sharer of a table takes it over when it changes it: no copy,
+ * so no memory.  At memory.max, with nothing to reclaim, the last sharer
+ * must change its tables without charging anything, where an attempt to
+ * allocate would count "max" events, reclaim and call the memcg OOM killer
+ * for nothing.  The controller stays outside the cgroup and does all the
+ * reading, so that nothing else in the cgroup allocates meanwhile.
+ */
+#define TAKEOVER_TABLES	16
+#define TAKEOVER_REGION	(TAKEOVER_TABLES * PMD)
+
+/* In the cgroup: fill, fork, drop the parent's shares, report the child. */
+static int last_sharer(const char *cg, void *arg)
+{
+	char *p = map_region(TAKEOVER_REGION);
+	int *ready = arg;
+	sigset_t usr1;
+	pid_t pid;
+	int sig;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (!p || set_oom_score_adj("-1000") ||
+	    sigprocmask(SIG_BLOCK, &usr1, NULL))
+		return KSFT_FAIL;
+	fill(p, 0, TAKEOVER_REGION / PAGE, 1);
+	pid = fork();
+	if (pid == 0) {
+		pid = getpid();
+		/*
+		 * Ready to sleep: from the signal on, no allocation but the
+		 * tables' own, and no page fault, which would retry forever
+		 * at the limit with nobody to kill.
+		 */
+		if (child_shares(TAKEOVER_TABLES) ||
+		    write(ready[1], &pid, sizeof(pid)) != sizeof(pid) ||
+		    sigwait(&usr1, &sig) ||
+		    mprotect(p, TAKEOVER_REGION, PROT_READ))
+			_exit(1);
+		_exit(check("child", p, 0, TAKEOVER_REGION / PAGE, 1) ? 1 : 0);
+	}
+	/* Dropping whole tables needs no memory; the child is left alone. */
+	if (pid < 0 || munmap(p, TAKEOVER_REGION) ||
+	    write(ready[1], &pid, sizeof(pid)) != sizeof(pid))
+		return KSFT_FAIL;
+	return wait_child(pid) ? KSFT_FAIL : KSFT_PASS;
+}
+
+static int test_take_over_at_limit(const char *root)
+{
+	char *cg = cg_name(root, "cow_pte_take_over");
+	long reuse, copies, max_events;
+	int ret = KSFT_FAIL, ready[2];
+	pid_t runner = -1, child;
+
+	if (!cg || cg_create(cg) || cg_write(cg, "memory.cow_pte", "1") ||
+	    pipe(ready))
+		goto out;
+	runner = cg_run_nowait(cg, last_sharer, ready);
+	close(ready[1]);
+	/* Both the parent (its shares dropped) and the child report. */
+	if (runner < 0 ||
+	    read(ready[0], &child, sizeof(child)) != sizeof(child) ||
+	    read(ready[0], &child, sizeof(child)) != sizeof(child))
+		goto out;
+	reuse = stat_of(cg, "cow_pte_unshare_reuse");
+	copies = stat_of(cg, "cow_pte_unshare_copy");
+	if (over_limit(cg))
+		goto out;
+	max_events = cg_read_key_long(cg, "memory.events", "max ");
+	if (kill(child, SIGUSR1) || wait_child(runner))
+		goto out;
+	runner = -1;
+	if (cg_read_key_long(cg, "memory.events", "max ") != max_events) {
+		ksft_print_msg("memory.events max %ld -> %ld: the take-over charged memory\n",
+			       max_events,
+			       cg_read_key_long(cg, "memory.events", "max "));
+		goto out;
+	}
+	if (stat_of(cg, "cow_pte_unshare_reuse") < reuse + TAKEOVER_TABLES ||
+	    stat_of(cg, "cow_pte_unshare_copy") != copies) {
+		ksft_print_msg("unshare reuse %ld -> %ld, copies %ld -> %ld\n",
+			       reuse, stat_of(cg, "cow_pte_unshare_reuse"),
+			       copies, stat_of(cg, "cow_pte_unshare_copy"));
+		goto out;
+	}
+	ret = KSFT_PASS;
+out:
+	if (cg)
+		cg_write(cg, "memory.max", "max");
+	if (runner > 0) {
+		cg_killall(cg);
+		wait_child(runner);
+	}
+	if (cg)
+		cg_destroy(cg);
+	free(cg);
+	return ret;
+}
+
 #define T(x) { #x, x }
 static const struct cow_pte_test tests[] = {
 	T(test_threads_fork),
@@ -1013,8 +1339,12 @@ static const struct cow_pte_test tests[] = {
 	T(test_vmsplice),
 	T(test_io_uring_pinned),
 	T(test_mlock_reclaim),
+	T(test_read_only_walks),
 	T(test_oom_enomem),
+	T(test_uffd_register_enomem),
+	T(test_clear_soft_dirty_enomem),
 	T(test_oom_kill),
+	T(test_take_over_at_limit),
 };
 #undef T
 

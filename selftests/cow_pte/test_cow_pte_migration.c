@@ -90,21 +90,6 @@ static int sharers(const char *cg, void *arg)
 	return 0;
 }
 
-/*
- * Put @cg over its limit with nothing precharged and nothing to reclaim:
- * a limit of half the usage drains the per-CPU charge stocks, reclaim
- * finds no swap and the memcg OOM killer nobody to kill (the sharers are
- * OOM_SCORE_ADJ_MIN), so the limit stays below the usage.  The sharers
- * sleep meanwhile.
- */
-static int over_limit(const char *cg)
-{
-	long usage = cg_read_long(cg, "memory.current");
-
-	return usage <= 0 || cg_write(cg, "memory.swap.max", "0") ||
-	       cg_write_numeric(cg, "memory.max", usage / 2);
-}
-
 /* The node of @pid's page at @addr, or -1. */
 static int node_of(pid_t pid, void *addr)
 {
@@ -188,11 +173,34 @@ static int migrate(const char *cg, struct sharer *s, bool at_limit)
 	return 0;
 }
 
+/*
+ * Automatic NUMA balancing would move the sharers' pages on its own and
+ * unshare their tables when it scans them: hold it off during a test.
+ * Returns the setting to restore, or "" if the kernel has none.
+ */
+#define NUMA_BALANCING	"/proc/sys/kernel/numa_balancing"
+
+static void numa_balancing_off(char *saved, size_t len)
+{
+	saved[0] = '\0';
+	if (read_text(NUMA_BALANCING, saved, len) <= 0)
+		saved[0] = '\0';
+	else if (write_text(NUMA_BALANCING, "0", 1) < 0)
+		ksft_exit_fail_msg("cannot turn NUMA balancing off\n");
+}
+
+static void numa_balancing_restore(const char *saved)
+{
+	if (saved[0])
+		write_text(NUMA_BALANCING, (char *)saved, strlen(saved));
+}
+
 static int migrate_shared(const char *root, bool at_limit)
 {
 	char *cg = cg_name(root, "cow_pte_migration");
 	struct migration m;
 	struct sharer s[2];
+	char balancing[16];
 	int ret = KSFT_FAIL, i;
 	pid_t pid = -1;
 
@@ -201,6 +209,7 @@ static int migrate_shared(const char *root, bool at_limit)
 		free(cg);
 		return KSFT_SKIP;
 	}
+	numa_balancing_off(balancing, sizeof(balancing));
 	if (!cg || cg_create(cg) || cg_write(cg, "memory.cow_pte", "1") ||
 	    pipe(m.ready) || pipe(m.go))
 		goto out;
@@ -225,6 +234,7 @@ out:
 	if (cg)
 		cg_destroy(cg);
 	free(cg);
+	numa_balancing_restore(balancing);
 	return ret;
 }
 
