@@ -17,11 +17,13 @@ CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
 SUITE      ?= quick
 COWPTE_SRC := cgroup/cowpte
 COWPTE_OUT := $(abspath $(BUILD)/cowpte)
+OCIHOOK_OUT := $(abspath $(BUILD)/oci-hook)
 
 export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
-	export-patches reset-tree checkpatch cowpte test-host clean distclean
+	export-patches reset-tree checkpatch cowpte test-host clean distclean \
+	oci-hook fork-shares userspace
 
 all: kernel
 
@@ -38,6 +40,9 @@ help:
 	@echo '  vm CMD="..."    run one command in the VM (no CMD: interactive shell)'
 	@echo '  cowpte          build the cowpte command ($(BUILD)/cowpte/cowpte)'
 	@echo '  test-host       build cowpte and run its unit tests on this host (no VM)'
+	@echo '  oci-hook        build the OCI hook ($(BUILD)/oci-hook/cowpte-oci-hook)'
+	@echo '  fork-shares     build $(BUILD)/fork-shares (static; the user-space tests)'
+	@echo '  userspace       all three'
 
 deps:
 	tools/deps.sh
@@ -51,7 +56,7 @@ kernel: kernel-tree
 selftests: kernel
 	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
 
-test: cowpte selftests
+test: userspace selftests
 	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
 		--out $(BUILD)/results --suite $(SUITE)
 
@@ -68,8 +73,21 @@ cowpte:
 	tools/deps.sh userspace
 	$(MAKE) -C $(COWPTE_SRC) O=$(COWPTE_OUT)
 
-test-host: cowpte
+test-host: cowpte oci-hook
 	$(MAKE) -C $(COWPTE_SRC) O=$(COWPTE_OUT) test
+	$(MAKE) -C cgroup/oci-hook O=$(OCIHOOK_OUT) test
+
+oci-hook:
+	tools/deps.sh userspace
+	$(MAKE) -C cgroup/oci-hook O=$(OCIHOOK_OUT)
+
+fork-shares: $(BUILD)/fork-shares
+
+$(BUILD)/fork-shares: tools/test/fork-shares.c
+	@mkdir -p $(BUILD)
+	$(CC) -static -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+userspace: cowpte oci-hook fork-shares
 
 export-patches:
 	tools/kernel/export-patches $(KSRC) $(PATCHES)
@@ -84,7 +102,8 @@ checkpatch: kernel-tree
 		scripts/checkpatch.pl --strict -q $$p || exit 1; done
 
 clean:
-	rm -rf $(BUILD)/obj-* $(BUILD)/kselftest $(BUILD)/results $(BUILD)/cowpte
+	rm -rf $(BUILD)/obj-* $(BUILD)/kselftest $(BUILD)/results $(BUILD)/cowpte \
+		$(BUILD)/oci-hook $(BUILD)/fork-shares
 
 distclean:
 	rm -rf $(BUILD)
