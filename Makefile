@@ -11,6 +11,10 @@ BUILD      ?= build
 FLAVOUR    ?= test
 KSRC       := $(BUILD)/linux
 KOBJ       := $(BUILD)/obj-$(FLAVOUR)
+# BASELINE=1: the same flavour without kernel/patches (tools/kernel/build-baseline)
+ifeq ($(BASELINE),1)
+KOBJ       := $(BUILD)/obj-$(FLAVOUR)-baseline
+endif
 BZIMAGE    := $(KOBJ)/arch/x86/boot/bzImage
 PATCHES    := kernel/patches
 CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
@@ -21,7 +25,8 @@ COWPTE_OUT := $(abspath $(BUILD)/cowpte)
 export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
-	export-patches reset-tree checkpatch cowpte test-host clean distclean
+	export-patches reset-tree checkpatch cowpte test-host clean distclean \
+	bench bench-report
 
 all: kernel
 
@@ -29,7 +34,8 @@ help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 	@echo 'Other targets:'
 	@echo '  deps            install the Debian packages the project needs'
-	@echo '  kernel          build $$(BZIMAGE) (FLAVOUR=test|bench, default test)'
+	@echo '  kernel          build $$(BZIMAGE) (FLAVOUR=test|bench, default test;'
+	@echo '                  BASELINE=1: without the patches, in obj-FLAVOUR-baseline)'
 	@echo '  kernel-tree     unpack the kernel and apply kernel/patches/series'
 	@echo '  export-patches  write the build tree commits back to kernel/patches'
 	@echo '  reset-tree      drop unexported work in the build tree'
@@ -38,6 +44,9 @@ help:
 	@echo '  vm CMD="..."    run one command in the VM (no CMD: interactive shell)'
 	@echo '  cowpte          build the cowpte command ($(BUILD)/cowpte/cowpte)'
 	@echo '  test-host       build cowpte and run its unit tests on this host (no VM)'
+	@echo '  bench           build the bench and baseline kernels, run every benchmark'
+	@echo '                  in the VM, write docs/results.md, docs/bench/, docs/plots/'
+	@echo '  bench-report    redo docs/results.md and the plots from docs/bench/*.csv'
 
 deps:
 	tools/deps.sh
@@ -46,7 +55,11 @@ kernel-tree: deps
 	tools/kernel/prepare-tree $(KSRC) $(PATCHES)
 
 kernel: kernel-tree
+ifeq ($(BASELINE),1)
+	tools/kernel/build-baseline $(KSRC) $(BUILD)/linux-baseline $(KOBJ) $(CONFIGS)
+else
 	tools/kernel/build-kernel $(KSRC) $(KOBJ) $(CONFIGS)
+endif
 
 selftests: kernel
 	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
@@ -70,6 +83,19 @@ cowpte:
 
 test-host: cowpte
 	$(MAKE) -C $(COWPTE_SRC) O=$(COWPTE_OUT) test
+
+bench:
+	tools/deps.sh bench
+	$(MAKE) --no-print-directory kernel FLAVOUR=bench
+	$(MAKE) --no-print-directory kernel FLAVOUR=bench BASELINE=1
+	tools/bench/run-bench --kernel $(BUILD)/obj-bench/arch/x86/boot/bzImage \
+		--baseline $(BUILD)/obj-bench-baseline/arch/x86/boot/bzImage \
+		--work $(BUILD)/bench --out docs/bench
+	tools/bench/report docs/bench docs
+
+bench-report:
+	tools/deps.sh bench
+	tools/bench/report docs/bench docs
 
 export-patches:
 	tools/kernel/export-patches $(KSRC) $(PATCHES)

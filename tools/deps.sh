@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install the Debian packages the project needs, only those that are missing.
 # Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests userspace
-#                                    (default: all)
+#                                    bench (default: all but bench)
 set -euo pipefail
 
 : "${KERNEL_PKG_VERSION:=6.12.117-1~deb12u1}"
@@ -12,6 +12,9 @@ pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
 pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
 pkgs_userspace="build-essential pkg-config libcgroup-dev python3"
+# make bench: the workloads run in the VM from the host's root, the plots.
+pkgs_bench="build-essential python3 redis-server redis-tools afl++ clang
+	gnuplot-nox"
 
 groups=${*:-kernel vm selftests userspace}
 want=()
