@@ -11,6 +11,10 @@ BUILD      ?= build
 FLAVOUR    ?= test
 KSRC       := $(BUILD)/linux
 KOBJ       := $(BUILD)/obj-$(FLAVOUR)
+# BASELINE=1: the same flavour without kernel/patches (tools/kernel/build-baseline)
+ifeq ($(BASELINE),1)
+KOBJ       := $(BUILD)/obj-$(FLAVOUR)-baseline
+endif
 BZIMAGE    := $(KOBJ)/arch/x86/boot/bzImage
 PATCHES    := kernel/patches
 CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
@@ -23,7 +27,7 @@ export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
 	export-patches reset-tree checkpatch cowpte test-host clean distclean \
-	oci-hook fork-shares userspace
+	oci-hook fork-shares userspace bench bench-report
 
 all: kernel
 
@@ -31,7 +35,8 @@ help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 	@echo 'Other targets:'
 	@echo '  deps            install the Debian packages the project needs'
-	@echo '  kernel          build $$(BZIMAGE) (FLAVOUR=test|bench, default test)'
+	@echo '  kernel          build $$(BZIMAGE) (FLAVOUR=test|bench, default test;'
+	@echo '                  BASELINE=1: without the patches, in obj-FLAVOUR-baseline)'
 	@echo '  kernel-tree     unpack the kernel and apply kernel/patches/series'
 	@echo '  export-patches  write the build tree commits back to kernel/patches'
 	@echo '  reset-tree      drop unexported work in the build tree'
@@ -43,6 +48,9 @@ help:
 	@echo '  oci-hook        build the OCI hook ($(BUILD)/oci-hook/cowpte-oci-hook)'
 	@echo '  fork-shares     build $(BUILD)/fork-shares (static; the user-space tests)'
 	@echo '  userspace       all three'
+	@echo '  bench           build the bench and baseline kernels, run every benchmark'
+	@echo '                  in the VM, write docs/results.md, docs/bench/, docs/plots/'
+	@echo '  bench-report    redo docs/results.md and the plots from docs/bench/*.csv'
 
 deps:
 	tools/deps.sh
@@ -51,7 +59,11 @@ kernel-tree: deps
 	tools/kernel/prepare-tree $(KSRC) $(PATCHES)
 
 kernel: kernel-tree
+ifeq ($(BASELINE),1)
+	tools/kernel/build-baseline $(KSRC) $(BUILD)/linux-baseline $(KOBJ) $(CONFIGS)
+else
 	tools/kernel/build-kernel $(KSRC) $(KOBJ) $(CONFIGS)
+endif
 
 selftests: kernel
 	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
@@ -88,6 +100,19 @@ $(BUILD)/fork-shares: tools/test/fork-shares.c
 	$(CC) -static -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 userspace: cowpte oci-hook fork-shares
+
+bench:
+	tools/deps.sh bench
+	$(MAKE) --no-print-directory kernel FLAVOUR=bench
+	$(MAKE) --no-print-directory kernel FLAVOUR=bench BASELINE=1
+	tools/bench/run-bench --kernel $(BUILD)/obj-bench/arch/x86/boot/bzImage \
+		--baseline $(BUILD)/obj-bench-baseline/arch/x86/boot/bzImage \
+		--work $(BUILD)/bench --out docs/bench
+	tools/bench/report docs/bench docs
+
+bench-report:
+	tools/deps.sh bench
+	tools/bench/report docs/bench docs
 
 export-patches:
 	tools/kernel/export-patches $(KSRC) $(PATCHES)

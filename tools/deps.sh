@@ -1,8 +1,8 @@
 #!/bin/bash
 # Install the Debian packages the project needs, only those that are missing.
 # Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests userspace
-#                                    containers
-#                                    (default: all)
+#                                    containers bench
+#                                    (default: all but bench)
 set -euo pipefail
 
 : "${KERNEL_PKG_VERSION:=6.12.117-1~deb12u1}"
@@ -12,10 +12,8 @@ pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 	python3-ply python3-git linux-source-6.12=$KERNEL_PKG_VERSION"
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
 pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
-pkgs_userspace="build-essential pkg-config libcgroup-dev python3 libjson-c-dev
-	cgroup-tools jq"
-# Container runtimes for the user-space VM tests (selftests/suites/userspace.suite).
-pkgs_containers="crun runc podman"
+#                                    containers bench
+#                                    (default: all but bench)
 
 groups=${*:-kernel vm selftests userspace containers}
 want=()
