@@ -12,8 +12,13 @@ pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 	python3-ply python3-git linux-source-6.12=$KERNEL_PKG_VERSION"
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
 pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
-#                                    containers bench
-#                                    (default: all but bench)
+pkgs_userspace="build-essential pkg-config libcgroup-dev python3 libjson-c-dev
+	cgroup-tools jq"
+# Container runtimes for the user-space VM tests (selftests/suites/userspace.suite).
+pkgs_containers="crun runc podman"
+# make bench: the workloads run in the VM from the host's root, the plots.
+pkgs_bench="build-essential python3 redis-server redis-tools afl++ clang
+	gnuplot-nox"
 
 groups=${*:-kernel vm selftests userspace containers}
 want=()
