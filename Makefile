@@ -100,6 +100,7 @@ $(BUILD)/fork-shares: tools/test/fork-shares.c
 	$(CC) -static -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 userspace: cowpte oci-hook fork-shares
+	tools/deps.sh containers
 
 bench:
 	tools/deps.sh bench
