@@ -175,6 +175,7 @@ struct run {
 	int fail_op;		/* the op after which it was found, -1 at the end */
 	char why[1024];
 	long share, fallback, unshare_copy, unshare_reuse, swapped_out;
+	long max_events;	/* memory.events "max": reclaim at memory.max */
 };
 
 /* Options */
@@ -902,6 +903,19 @@ static int exec_op(struct run *R, int i, const struct op *op, char *d)
 	case K_MMAP:
 		pick_any(op, &start, &len);
 		c.op = op->kind == K_MUNMAP ? W_MUNMAP : W_MMAP;
+		if (op->kind == K_MMAP && op->r[4] % 2 == 0) {
+			/*
+			 * Whole tables of fresh memory, filled: what the
+			 * next fork can share again after the region has
+			 * been cut into pieces.
+			 */
+			uint64_t per = PMD / PAGE, tables = npages / per;
+
+			start = op->r[1] % tables * per;
+			len = (1 + op->r[3] % (tables - start / per < 4 ?
+					       tables - start / per : 4)) * per;
+			c.tag = R->next_tag++;
+		}
 		break;
 	case K_PROCMEM: {
 		char path[64], *buf;
@@ -1058,7 +1072,7 @@ send:
 			pg[j].mapped = 0;
 			break;
 		case W_MMAP:
-			model_fresh(pg, j, 1, 0, 0);
+			model_fresh(pg, j, 1, c.tag, 0);
 			break;
 		case W_MPROTECT:
 			pg[j].prot = c.arg == (PROT_READ | PROT_WRITE) ? P_RW :
@@ -1239,13 +1253,15 @@ static void run_program(struct run *R, uint64_t seed, const struct op *ops,
 		R->fallback = stat_of(R->cg, "cow_pte_fallback");
 		R->unshare_copy = stat_of(R->cg, "cow_pte_unshare_copy");
 		R->unshare_reuse = stat_of(R->cg, "cow_pte_unshare_reuse");
+		R->max_events = cg_read_key_long(R->cg, "memory.events", "max ");
 	}
 	R->swapped_out = vmstat("pswpout") - pswpout;
 	if (opt_cgroup > 0 && R->forks && R->share <= 0)
 		failf(R, FAIL_NOSHARE, "%d forks shared no PTE table (cow_pte_share %ld): the run tested nothing",
 		      R->forks, R->share);
-	else if (opt_expect_swap && R->swapped_out <= 0)
-		failf(R, FAIL_NOSHARE, "nothing was swapped out (pswpout): --memory-max is not tight enough");
+	else if (opt_expect_swap && (R->swapped_out <= 0 || R->max_events <= 0))
+		failf(R, FAIL_NOSHARE, "memory.max was hit %ld times, %ld pages swapped out: --memory-max is not tight enough",
+		      R->max_events, R->swapped_out);
 out:
 	teardown(R);
 }
@@ -1392,10 +1408,10 @@ static bool fuzz_seed(uint64_t seed)
 		ksft_exit_fail_msg("out of memory\n");
 	gen_ops(seed, ops, opt_ops);
 	run_program(&R, seed, ops, opt_ops, keep);
-	ksft_print_msg("seed %llu: %d ops run, %d skipped, %d forks, %d checks in %lds; cow_pte_share %ld, fallback %ld, unshare copy %ld reuse %ld; pswpout +%ld\n",
+	ksft_print_msg("seed %llu: %d ops run, %d skipped, %d forks, %d checks in %lds; cow_pte_share %ld, fallback %ld, unshare copy %ld reuse %ld; pswpout +%ld, memory.max hit %ld times\n",
 		       (unsigned long long)seed, R.executed, R.skipped, R.forks,
 		       R.checks, (long)(time(NULL) - t0), R.share, R.fallback,
-		       R.unshare_copy, R.unshare_reuse, R.swapped_out);
+		       R.unshare_copy, R.unshare_reuse, R.swapped_out, R.max_events);
 	if (!R.fail) {
 		ksft_test_result_pass("seed %llu, %d ops\n", (unsigned long long)seed, opt_ops);
 		goto out;

@@ -22,7 +22,7 @@ enum worker_op {
 	W_WRITE,	/* fill [start, start + len) with tag; arg: FILL_* */
 	W_READ,		/* read a word of every page */
 	W_MUNMAP,
-	W_MMAP,		/* fresh anonymous memory over the range (MAP_FIXED) */
+	W_MMAP,		/* fresh anonymous memory (MAP_FIXED), filled if tag */
 	W_MPROTECT,	/* arg: PROT_* */
 	W_MREMAP,	/* to page arg; arg2: MREMAP_* flags */
 	W_MADVISE,	/* arg: MADV_* */

@@ -443,6 +443,11 @@ void worker_main(int sock)
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
 				 -1, 0) != p)
 				FAIL(-errno);
+			if (c.tag) {
+				struct fill_job j = { REGION, c.start, c.len, c.tag };
+
+				fill_job(&j);
+			}
 			break;
 		case W_MPROTECT:
 			SYS(mprotect(p, c.len * PAGE, c.arg));
