@@ -191,6 +191,7 @@ static int opt_cgroup = 1;	/* 1 opted in, 0 --opt-out, -1 --no-cgroup */
 static char *opt_keep;
 
 static char root[PATH_MAX];
+static char data_file[64];
 static bool odirect_ok;
 static int runs;
 static bool shrinking;	/* quieter */
@@ -1013,10 +1014,12 @@ static int exec_op(struct run *R, int i, const struct op *op, char *d)
 		if (op->kind == K_ODIRECT_IN) {
 			ret = pick_range(R, t, op, NEED_WRITE, 256, &start, &len, &v);
 			c.op = W_ODIRECT_IN;
+			c.arg2 = getpid();
 			c.tag = R->next_tag++;
 		} else {
 			ret = pick_range(R, t, op, NEED_READ, 256, &start, &len, &v);
 			c.op = W_ODIRECT_OUT;
+			c.arg2 = getpid();
 			/*
 			 * It compares what the device got with memory: a
 			 * MADV_FREE page may be dropped in between.
@@ -1495,12 +1498,14 @@ static void set_knobs(void)
 /* The file O_DIRECT ops use, and whether O_DIRECT works here. */
 static void setup_data_file(void)
 {
-	int fd = open(DATA_FILE, O_RDWR | O_CREAT | O_TRUNC, 0600), dfd;
+	int fd, dfd;
 
+	snprintf(data_file, sizeof(data_file), DATA_FILE, getpid());
+	fd = open(data_file, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, npages * PAGE))
-		ksft_exit_fail_msg("cannot create %s: %s\n", DATA_FILE, strerror(errno));
+		ksft_exit_fail_msg("cannot create %s: %s\n", data_file, strerror(errno));
 	close(fd);
-	dfd = open(DATA_FILE, O_RDONLY | O_DIRECT);
+	dfd = open(data_file, O_RDONLY | O_DIRECT);
 	odirect_ok = dfd >= 0;
 	if (dfd >= 0) {
 		char *buf = aligned_alloc(PAGE, PAGE);
@@ -1606,7 +1611,7 @@ int main(int argc, char **argv)
 		failed += !fuzz_seed(seed);
 		done++;
 	}
-	unlink(DATA_FILE);
+	unlink(data_file);
 	ksft_print_msg("%d seeds (%llu to %llu), %d failed, in %lds\n", done,
 		       (unsigned long long)opt_seed,
 		       (unsigned long long)(opt_seed + done - 1), failed,

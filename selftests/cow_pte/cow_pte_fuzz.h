@@ -15,7 +15,8 @@
 #include <sys/types.h>
 
 #define REGION_ADDR	0x100000000000UL	/* the same in every worker */
-#define DATA_FILE	"cow_pte_fuzz.data"	/* O_DIRECT, in the current dir */
+/* O_DIRECT's file, in the current directory; %d: the controller's pid */
+#define DATA_FILE	"cow_pte_fuzz.%d.data"
 
 enum worker_op {
 	W_INIT,		/* map len pages at REGION_ADDR, fill them with tag */
@@ -28,8 +29,9 @@ enum worker_op {
 	W_MADVISE,	/* arg: MADV_* */
 	W_MLOCK,	/* arg: 1 mlock, 0 munlock */
 	W_UFFD,		/* drop, register MISSING, resolve faults; arg: salt */
-	W_ODIRECT_IN,	/* O_DIRECT read of tag's pattern into the range */
-	W_ODIRECT_OUT,	/* O_DIRECT write of the range, read back, compare */
+	W_ODIRECT_IN,	/* O_DIRECT read of tag's pattern into the range; */
+	W_ODIRECT_OUT,	/* O_DIRECT write of the range, read back, compare; */
+			/* both: arg2 is the controller's pid (DATA_FILE) */
 	W_FORK,		/* arg: 1 from a new thread; reply carries the fd */
 	W_EXEC,		/* re-exec this program as a worker (--worker FD) */
 	W_EXIT,

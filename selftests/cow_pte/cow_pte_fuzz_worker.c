@@ -234,6 +234,7 @@ static int do_odirect_in(const struct fz_cmd *c, int *line)
 	size_t len = c->len * PAGE;
 	char *buf = aligned_alloc(PAGE, len);
 	int fd = -1, dfd = -1, ret = 0;
+	char name[64];
 	uint64_t i;
 
 	if (!buf) {
@@ -242,8 +243,9 @@ static int do_odirect_in(const struct fz_cmd *c, int *line)
 	}
 	for (i = 0; i < c->len; i++)
 		fill_page(buf + i * PAGE, c->start + i, c->tag);
-	fd = open(DATA_FILE, O_RDWR);
-	dfd = open(DATA_FILE, O_RDONLY | O_DIRECT);
+	snprintf(name, sizeof(name), DATA_FILE, (int)c->arg2);
+	fd = open(name, O_RDWR);
+	dfd = open(name, O_RDONLY | O_DIRECT);
 	if (fd < 0 || dfd < 0) {
 		ret = -errno;
 		*line = __LINE__;
@@ -269,13 +271,15 @@ static int do_odirect_out(const struct fz_cmd *c, int *line)
 	size_t len = c->len * PAGE;
 	char *buf = aligned_alloc(PAGE, len);
 	int fd = -1, dfd = -1, ret = 0;
+	char name[64];
 
 	if (!buf) {
 		*line = __LINE__;
 		return -ENOMEM;
 	}
-	fd = open(DATA_FILE, O_RDONLY);
-	dfd = open(DATA_FILE, O_WRONLY | O_DIRECT);
+	snprintf(name, sizeof(name), DATA_FILE, (int)c->arg2);
+	fd = open(name, O_RDONLY);
+	dfd = open(name, O_WRONLY | O_DIRECT);
 	errno = 0;
 	if (fd < 0 || dfd < 0) {
 		ret = -errno;
