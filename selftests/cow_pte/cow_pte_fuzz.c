@@ -35,7 +35,8 @@
  * Usage: cow_pte_fuzz [--seed N] [--count K | --minutes M] [--ops N]
  *        [--keep LIST] [--check-every N] [--region-mb M] [--procs N]
  *        [--memory-max BYTES] [--no-mlock] [--expect-swap] [--no-shrink]
- *        [--shrink-runs N] [--no-sysfs] [--verbose] [--opt-out | --no-cgroup]
+ *        [--shrink-runs N] [--shrink-seconds S] [--no-sysfs] [--verbose]
+ *        [--opt-out | --no-cgroup]
  *
  * --opt-out runs the programs in a cgroup with memory.cow_pte=0 (the same
  * programs must pass there: the differential baseline); --no-cgroup runs
@@ -181,7 +182,7 @@ struct run {
 /* Options */
 static uint64_t opt_seed = 1;
 static int opt_ops = 300, opt_count = 1, opt_check_every = 4;
-static int opt_procs = 6, opt_shrink_runs = 60;
+static int opt_procs = 6, opt_shrink_runs = 60, opt_shrink_secs = 180;
 static double opt_minutes;
 static uint64_t npages = (16UL << 20) / PAGE;
 static const char *opt_memory_max;
@@ -1330,11 +1331,13 @@ static void shrink(uint64_t seed, const struct op *ops, int n, bool *keep,
 	for (i = 0; i < len; i++)
 		keep[list[i]] = true;
 
-	while (len >= 2 && tries < opt_shrink_runs) {
+	while (len >= 2 && tries < opt_shrink_runs &&
+	       time(NULL) - t0 < opt_shrink_secs) {
 		int chunk = (len + parts - 1) / parts, p;
 		bool reduced = false;
 
-		for (p = 0; p < parts && tries < opt_shrink_runs; p++) {
+		for (p = 0; p < parts && tries < opt_shrink_runs &&
+		     time(NULL) - t0 < opt_shrink_secs; p++) {
 			struct run R;
 			int lo = p * chunk, hi = lo + chunk < len ? lo + chunk : len;
 
@@ -1524,6 +1527,7 @@ static void usage(const char *prog)
 		"Usage: %s [--seed N] [--count K | --minutes M] [--ops N] [--keep LIST]\n"
 		"       [--check-every N] [--region-mb M] [--procs N] [--memory-max BYTES]\n"
 		"       [--no-mlock] [--expect-swap] [--no-shrink] [--shrink-runs N]\n"
+		"       [--shrink-seconds S]\n"
 		"       [--no-sysfs] [--verbose] [--opt-out | --no-cgroup]\n", prog);
 	exit(KSFT_FAIL);
 }
@@ -1544,6 +1548,7 @@ int main(int argc, char **argv)
 		{ "expect-swap", no_argument, NULL, 'S' },
 		{ "no-shrink", no_argument, NULL, 'N' },
 		{ "shrink-runs", required_argument, NULL, 'R' },
+		{ "shrink-seconds", required_argument, NULL, 'T' },
 		{ "no-sysfs", no_argument, NULL, 'Y' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "opt-out", no_argument, NULL, 'O' },
@@ -1573,6 +1578,7 @@ int main(int argc, char **argv)
 		case 'S': opt_expect_swap = true; break;
 		case 'N': opt_no_shrink = true; break;
 		case 'R': opt_shrink_runs = atoi(optarg); break;
+		case 'T': opt_shrink_secs = atoi(optarg); break;
 		case 'Y': opt_no_sysfs = true; break;
 		case 'v': opt_verbose = true; break;
 		case 'O': opt_cgroup = 0; break;
