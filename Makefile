@@ -17,8 +17,12 @@ KOBJ       := $(BUILD)/obj-$(FLAVOUR)-baseline
 endif
 BZIMAGE    := $(KOBJ)/arch/x86/boot/bzImage
 PATCHES    := kernel/patches
-CONFIGS    := kernel/configs/base.config kernel/configs/$(FLAVOUR).config
+# The KASAN kernel is the debug (test) kernel plus KASAN.
+CONFIGS    := kernel/configs/base.config $(if $(filter kasan,$(FLAVOUR)),kernel/configs/test.config) \
+	      kernel/configs/$(FLAVOUR).config
 SUITE      ?= quick
+FUZZ_MINUTES ?= 30
+FUZZ_SEED  ?= $(shell date +%s)
 COWPTE_SRC := cgroup/cowpte
 COWPTE_OUT := $(abspath $(BUILD)/cowpte)
 OCIHOOK_OUT := $(abspath $(BUILD)/oci-hook)
@@ -27,7 +31,7 @@ export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
 	export-patches reset-tree checkpatch cowpte test-host clean distclean \
-	oci-hook fork-shares userspace bench bench-report
+	oci-hook fork-shares userspace bench bench-report fuzz test-kasan
 
 all: kernel
 
@@ -51,6 +55,9 @@ help:
 	@echo '  bench           build the bench and baseline kernels, run every benchmark'
 	@echo '                  in the VM, write docs/results.md, docs/bench/, docs/plots/'
 	@echo '  bench-report    redo docs/results.md and the plots from docs/bench/*.csv'
+	@echo '  fuzz            the COW PTE fuzzer for FUZZ_MINUTES (30) from FUZZ_SEED;'
+	@echo '                  FUZZ_KERNEL=bzImage FUZZ_TESTS=kselftests: no build'
+	@echo '  test-kasan      the KASAN kernel (FLAVOUR=kasan) and the kasan suite'
 
 deps:
 	tools/deps.sh
@@ -74,6 +81,15 @@ test: userspace selftests
 
 test-full:
 	$(MAKE) --no-print-directory test SUITE=full
+
+# FUZZ_KERNEL and FUZZ_TESTS: a kernel and kselftests already built.
+fuzz: $(if $(FUZZ_KERNEL),,selftests)
+	tools/test/run-fuzz --kernel $(or $(FUZZ_KERNEL),$(BZIMAGE)) \
+		--tests $(or $(FUZZ_TESTS),$(BUILD)/kselftest) --out $(BUILD)/fuzz \
+		--minutes $(FUZZ_MINUTES) --seed $(FUZZ_SEED) -- $(FUZZ_ARGS)
+
+test-kasan:
+	$(MAKE) --no-print-directory test FLAVOUR=kasan SUITE=kasan
 
 demo: kernel
 	tools/vm/run-vm --kernel $(BZIMAGE) --quiet -- tools/demo.sh

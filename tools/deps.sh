@@ -11,7 +11,7 @@ pkgs_kernel="build-essential flex bison bc libelf-dev libssl-dev cpio
 	xz-utils rsync kmod git ccache python3 perl
 	python3-ply python3-git linux-source-6.12=$KERNEL_PKG_VERSION"
 pkgs_vm="qemu-system-x86 util-linux procps e2fsprogs coreutils"
-pkgs_selftests="libnuma-dev libcap-dev liburing-dev"
+pkgs_selftests="libnuma-dev libcap-dev liburing-dev stress-ng"
 pkgs_userspace="build-essential pkg-config libcgroup-dev python3 libjson-c-dev
 	cgroup-tools jq"
 # Container runtimes for the user-space VM tests (selftests/suites/userspace.suite).
