@@ -283,6 +283,10 @@ static void diagnose_death(struct run *R, int slot)
 	      WIFSIGNALED(code) ? "killed by signal" : "exited with status",
 	      code < 0 ? 0 : WIFSIGNALED(code) ? WTERMSIG(code) : WEXITSTATUS(code),
 	      R->cg ? cg_read_key_long(R->cg, "memory.events", "oom_kill ") : -1);
+	/* Whether the memcg ran out, and of what: the kernel log says whom. */
+	if (R->cg && !shrinking && !cg_read(R->cg, "memory.events", buf, sizeof(buf)))
+		for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
+			ksft_print_msg("  memory.events: %s\n", p);
 }
 
 static int wait_readable(int fd)
@@ -361,6 +365,27 @@ static int must(struct run *R, int slot, const struct fz_cmd *c, const char *wha
 
 /* ---- the model against the kernel's view ---- */
 
+/*
+ * A process that died (a memcg OOM kill, a signal) is a zombie until we
+ * reap it, and a zombie's smaps is empty: without this, its death would
+ * read as "smaps unmapped" instead of as what it is.
+ */
+static bool proc_dead(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	bool dead = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1])
+		dead = p[2] == 'Z' || p[2] == 'X';
+	fclose(f);
+	return dead;
+}
+
 static int read_vmas(struct run *R, int slot, struct vma *v)
 {
 	char path[64], *line = NULL;
@@ -419,6 +444,10 @@ static int read_vmas(struct run *R, int slot, struct vma *v)
 	}
 	free(line);
 	fclose(f);
+	if (proc_dead(R->procs[slot].pid)) {
+		diagnose_death(R, slot);
+		return -1;
+	}
 	return n + 1;
 }
 

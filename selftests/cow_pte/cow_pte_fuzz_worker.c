@@ -229,77 +229,95 @@ out:
 	return ret;
 }
 
-static int do_odirect_in(const struct fz_cmd *c, int *line)
-{
-	size_t len = c->len * PAGE;
-	char *buf = aligned_alloc(PAGE, len);
-	int fd = -1, dfd = -1, ret = 0;
-	char name[64];
-	uint64_t i;
+/*
+ * An O_DIRECT transfer between the region and data file c->arg2, with a
+ * bounce buffer and a buffered descriptor to prepare or check the file.
+ */
+struct odirect {
+	size_t len;
+	char *buf;
+	int fd, dfd;		/* buffered, O_DIRECT */
+};
 
-	if (!buf) {
-		*line = __LINE__;
+static int odirect_open(struct odirect *o, const struct fz_cmd *c,
+			int flags, int dflags)
+{
+	char name[64];
+
+	o->len = c->len * PAGE;
+	o->buf = aligned_alloc(PAGE, o->len);
+	if (!o->buf) {
+		o->fd = o->dfd = -1;
 		return -ENOMEM;
 	}
-	for (i = 0; i < c->len; i++)
-		fill_page(buf + i * PAGE, c->start + i, c->tag);
 	snprintf(name, sizeof(name), DATA_FILE, (int)c->arg2);
-	fd = open(name, O_RDWR);
-	dfd = open(name, O_RDONLY | O_DIRECT);
-	if (fd < 0 || dfd < 0) {
-		ret = -errno;
+	o->fd = open(name, flags);
+	o->dfd = open(name, dflags | O_DIRECT);
+	return o->fd < 0 || o->dfd < 0 ? -errno : 0;
+}
+
+static void odirect_close(struct odirect *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->dfd >= 0)
+		close(o->dfd);
+	free(o->buf);
+}
+
+/* The device writes into memory; the CPU must read what it wrote. */
+static int do_odirect_in(const struct fz_cmd *c, int *line)
+{
+	off_t off = c->start * PAGE;
+	struct odirect o;
+	uint64_t i;
+	int ret;
+
+	ret = odirect_open(&o, c, O_RDWR, O_RDONLY);
+	if (ret) {
 		*line = __LINE__;
-	} else if (pwrite(fd, buf, len, c->start * PAGE) != (ssize_t)len) {
+		goto out;
+	}
+	for (i = 0; i < c->len; i++)
+		fill_page(o.buf + i * PAGE, c->start + i, c->tag);
+	errno = 0;
+	if (pwrite(o.fd, o.buf, o.len, off) != (ssize_t)o.len) {
 		ret = -EIO;
 		*line = __LINE__;
-	} else if (pread(dfd, REGION + c->start * PAGE, len,
-			 c->start * PAGE) != (ssize_t)len) {
+	} else if (pread(o.dfd, REGION + off, o.len, off) != (ssize_t)o.len) {
 		ret = errno ? -errno : -EIO;
 		*line = __LINE__;
 	}
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	free(buf);
+out:
+	odirect_close(&o);
 	return ret;
 }
 
 /* What the device got from memory must be what the CPU reads there. */
 static int do_odirect_out(const struct fz_cmd *c, int *line)
 {
-	size_t len = c->len * PAGE;
-	char *buf = aligned_alloc(PAGE, len);
-	int fd = -1, dfd = -1, ret = 0;
-	char name[64];
+	off_t off = c->start * PAGE;
+	struct odirect o;
+	int ret;
 
-	if (!buf) {
+	ret = odirect_open(&o, c, O_RDONLY, O_WRONLY);
+	if (ret) {
 		*line = __LINE__;
-		return -ENOMEM;
+		goto out;
 	}
-	snprintf(name, sizeof(name), DATA_FILE, (int)c->arg2);
-	fd = open(name, O_RDONLY);
-	dfd = open(name, O_WRONLY | O_DIRECT);
 	errno = 0;
-	if (fd < 0 || dfd < 0) {
-		ret = -errno;
-		*line = __LINE__;
-	} else if (pwrite(dfd, REGION + c->start * PAGE, len,
-			  c->start * PAGE) != (ssize_t)len) {
+	if (pwrite(o.dfd, REGION + off, o.len, off) != (ssize_t)o.len) {
 		ret = errno ? -errno : -EIO;
 		*line = __LINE__;
-	} else if (pread(fd, buf, len, c->start * PAGE) != (ssize_t)len) {
+	} else if (pread(o.fd, o.buf, o.len, off) != (ssize_t)o.len) {
 		ret = -EIO;
 		*line = __LINE__;
-	} else if (memcmp(buf, REGION + c->start * PAGE, len)) {
+	} else if (memcmp(o.buf, REGION + off, o.len)) {
 		ret = -EBADMSG;
 		*line = __LINE__;
 	}
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	free(buf);
+out:
+	odirect_close(&o);
 	return ret;
 }
 

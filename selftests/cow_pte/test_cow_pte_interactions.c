@@ -3,8 +3,9 @@
  * COW PTE tables meeting the rest of mm: threads that write while another
  * thread forks, MADV_DONTFORK/WIPEONFORK, KSM, PTE-mapped THPs, writes into
  * another process through /proc/PID/mem, vmsplice, io_uring buffers pinned
- * before the fork, mlock against reclaim, and running out of memory in the
- * middle of an unshare.  Each case checks every byte both processes see.
+ * before the fork, mlock against reclaim, swapoff, and running out of
+ * memory in the middle of an unshare.  Each case checks every byte both
+ * processes see.
  *
  * Usage: test_cow_pte_interactions [TEST...]   (default: every test)
  */
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -945,6 +947,122 @@ static int test_madv_free_after_swapin(const char *root)
 }
 
 /*
+ * swapoff swaps every entry of the device back in, and unshares the tables
+ * that hold one: the others stay shared.  The parent swaps half of its
+ * tables out to a swap file of its own before the fork; the child shares
+ * all of them, then checks after the parent's swapoff that the other half
+ * is still shared and that both see every byte as before.
+ */
+#define SWAPFILE	"cow_pte_swapfile"
+#define SWAPFILE_SIZE	(2 * REGION)
+
+/* A swap file as mkswap(8) writes it: version 1, no bad pages. */
+static int make_swapfile(const char *path, size_t size)
+{
+	char *page = calloc(1, PAGE);
+	uint32_t *info = (uint32_t *)(page + 1024);
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	size_t off;
+	int ret = -1;
+
+	if (!page || fd < 0)
+		goto out;
+	for (off = PAGE; off < size; off += PAGE)	/* no holes */
+		if (pwrite(fd, page, PAGE, off) != PAGE)
+			goto out;
+	info[0] = 1;				/* version */
+	info[1] = size / PAGE - 1;		/* last page */
+	memcpy(page + PAGE - 10, "SWAPSPACE2", 10);
+	if (pwrite(fd, page, PAGE, 0) == PAGE && !fsync(fd))
+		ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(page);
+	return ret;
+}
+
+/* The child: all tables shared; after swapoff, the unswapped half still. */
+static int swapoff_child(char *p, int ready, int go)
+{
+	char c = 0;
+
+	if (child_shares(TABLES) || check("child", p, 0, NPAGES, 1) ||
+	    write(ready, &c, 1) != 1 || read(go, &c, 1) != 1 || c != 'y')
+		return -1;
+	if (child_shares(TABLES / 2) || check("child", p, 0, NPAGES, 1))
+		return -1;
+	fill(p, 0, NPAGES, 0xc41d);	/* must not reach the parent */
+	return check("child", p, 0, NPAGES, 0xc41d);
+}
+
+static int swapoff_with_shared_tables(char *p)
+{
+	int ready[2], go[2], ret = KSFT_FAIL;
+	char c = 'n';
+	pid_t pid;
+
+	if (pipe(ready) || pipe(go))
+		return KSFT_FAIL;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		_exit(swapoff_child(p, ready[1], go[0]) ? 1 : 0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (pid > 0 && read(ready[0], &c, 1) == 1) {
+		if (swapoff(SWAPFILE))
+			ksft_print_msg("swapoff: %s\n", strerror(errno));
+		else
+			c = 'y';
+	}
+	if (write(go[1], &c, 1) != 1)
+		c = 'n';
+	close(ready[0]);
+	close(go[1]);
+	if (pid > 0 && !wait_child(pid) && c == 'y' &&
+	    !check("parent", p, 0, NPAGES, 1))
+		ret = KSFT_PASS;
+	return ret;
+}
+
+static int swapoff_keeps_unswapped(const char *cg, void *arg)
+{
+	char *p = map_region(REGION);
+	int ret;
+
+	if (!p || make_swapfile(SWAPFILE, SWAPFILE_SIZE))
+		return KSFT_FAIL;
+	/* Above the VM's zram, so that MADV_PAGEOUT writes to this file. */
+	if (swapon(SWAPFILE, SWAP_FLAG_PREFER | SWAP_FLAG_PRIO_MASK)) {
+		ksft_print_msg("swapon %s in the current directory: %s (run this test on ext4 or xfs)\n",
+			       SWAPFILE, strerror(errno));
+		unlink(SWAPFILE);
+		return KSFT_SKIP;
+	}
+	fill(p, 0, NPAGES, 1);
+	if (madvise(p, REGION / 2, MADV_PAGEOUT) ||
+	    !(pagemap_of(p) & PM_SWAP) ||
+	    !(pagemap_of(p + REGION / 2 - PAGE) & PM_SWAP)) {
+		ksft_print_msg("MADV_PAGEOUT did not swap the first half out\n");
+		ret = KSFT_FAIL;
+	} else {
+		ret = swapoff_with_shared_tables(p);
+	}
+	swapoff(SWAPFILE);	/* if it is still on after a failure */
+	unlink(SWAPFILE);
+	return ret;
+}
+
+static int test_swapoff(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_swapoff", true,
+			     swapoff_keeps_unswapped, NULL);
+}
+
+/*
  * Walks that only read a shared table, or clear accessed bits in it,
  * keep it shared: smaps, pagemap, PAGEMAP_SCAN without write-protection,
  * mincore and clear_refs 1.
@@ -1406,6 +1524,7 @@ static const struct cow_pte_test tests[] = {
 	T(test_mlock_reclaim),
 	T(test_read_only_walks),
 	T(test_madv_free_after_swapin),
+	T(test_swapoff),
 	T(test_oom_enomem),
 	T(test_uffd_register_enomem),
 	T(test_clear_soft_dirty_enomem),
