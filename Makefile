@@ -31,7 +31,8 @@ export KERNEL_PKG_VERSION ?= 6.12.117-1~deb12u1
 
 .PHONY: all help deps kernel-tree kernel selftests test test-full demo vm \
 	export-patches reset-tree checkpatch cowpte test-host clean distclean \
-	oci-hook fork-shares userspace bench bench-report fuzz test-kasan
+	oci-hook fork-shares userspace bench bench-report fuzz test-kasan \
+	systemd test-systemd
 
 all: kernel
 
@@ -58,6 +59,10 @@ help:
 	@echo '  fuzz            the COW PTE fuzzer for FUZZ_MINUTES (30) from FUZZ_SEED;'
 	@echo '                  FUZZ_KERNEL=bzImage FUZZ_TESTS=kselftests: no build'
 	@echo '  test-kasan      the KASAN kernel (FLAVOUR=kasan) and the kasan suite'
+	@echo '  systemd         Debian'"'"'s systemd 252 with MemoryCOWPTE= (systemd-units/'
+	@echo '                  patches) in $(BUILD)/systemd-build, and its unit tests'
+	@echo '  test-systemd    that systemd as PID 1 in the VM (systemd-patched suite;'
+	@echo '                  test-full runs it too)'
 
 deps:
 	tools/deps.sh
@@ -79,7 +84,7 @@ test: userspace selftests
 	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
 		--out $(BUILD)/results --suite $(SUITE)
 
-test-full:
+test-full: systemd
 	$(MAKE) --no-print-directory test SUITE=full
 
 # FUZZ_KERNEL and FUZZ_TESTS: a kernel and kselftests already built.
@@ -130,6 +135,13 @@ bench:
 bench-report:
 	tools/deps.sh bench
 	tools/bench/report docs/bench docs
+
+systemd:
+	systemd-units/build-systemd $(BUILD)
+
+test-systemd: systemd fork-shares selftests
+	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
+		--out $(BUILD)/results-systemd --suite systemd-patched
 
 export-patches:
 	tools/kernel/export-patches $(KSRC) $(PATCHES)

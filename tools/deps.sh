@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install the Debian packages the project needs, only those that are missing.
 # Usage: tools/deps.sh [GROUP...]   groups: kernel vm selftests userspace
-#                                    containers bench
+#                                    containers bench systemd
 #                                    (default: all but bench)
 set -euo pipefail
 
@@ -19,8 +19,45 @@ pkgs_containers="crun runc podman"
 # make bench: the workloads run in the VM from the host's root, the plots.
 pkgs_bench="build-essential python3 redis-server redis-tools afl++ clang
 	gnuplot-nox"
+# make systemd (systemd-units/build-systemd): what Debian's systemd 252 needs
+# to build PID 1, systemctl, systemd-run and their unit tests (a subset of
+# its Build-Depends: no documentation, EFI, crypto or network extras), and
+# dpkg-dev for apt-get source.  The group also sets up deb-src (below).
+pkgs_systemd="build-essential dpkg-dev meson ninja-build gperf pkg-config
+	python3-jinja2 gawk ccache libmount-dev libcap-dev libacl1-dev
+	libpam0g-dev libseccomp-dev libapparmor-dev libkmod-dev libaudit-dev
+	libselinux1-dev libblkid-dev libzstd-dev liblz4-dev liblzma-dev"
 
 groups=${*:-kernel vm selftests userspace containers}
+
+# The systemd group fetches Debian's systemd source: deb-src entries for
+# bookworm, its updates and security archives, when apt has none.
+deb_src=/etc/apt/sources.list.d/cowpte-deb-src.sources
+case " $groups " in
+*" systemd "*)
+	if ! apt-cache showsrc systemd 2>/dev/null | grep '^Package: systemd$' >/dev/null; then
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "deps.sh: apt has no deb-src entries: run 'sudo tools/deps.sh systemd'" >&2
+			exit 1
+		fi
+		echo "deps.sh: adding $deb_src"
+		cat > "$deb_src" <<-EOF
+		Types: deb-src
+		URIs: http://deb.debian.org/debian
+		Suites: bookworm bookworm-updates
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+		Types: deb-src
+		URIs: http://deb.debian.org/debian-security
+		Suites: bookworm-security
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+		EOF
+		apt-get update -qq
+	fi
+	;;
+esac
 want=()
 for g in $groups; do
 	v="pkgs_$g"
