@@ -61,8 +61,8 @@ help:
 	@echo '  test-kasan      the KASAN kernel (FLAVOUR=kasan) and the kasan suite'
 	@echo '  systemd         Debian'"'"'s systemd 252 with MemoryCOWPTE= (systemd-units/'
 	@echo '                  patches) in $(BUILD)/systemd-build, and its unit tests'
-	@echo '  test-systemd    that systemd as PID 1 in the VM (systemd-patched suite;'
-	@echo '                  test-full runs it too)'
+	@echo '  test-systemd    that systemd as PID 1 in the VM (the systemd-patched'
+	@echo '                  suite alone; make test runs it too)'
 
 deps:
 	tools/deps.sh
@@ -80,11 +80,11 @@ endif
 selftests: kernel
 	tools/test/build-selftests $(KSRC) $(KOBJ) $(BUILD)/kselftest
 
-test: userspace selftests
+test: userspace systemd selftests
 	tools/test/run-suite --kernel $(BZIMAGE) --tests $(BUILD)/kselftest \
 		--out $(BUILD)/results --suite $(SUITE)
 
-test-full: systemd
+test-full:
 	$(MAKE) --no-print-directory test SUITE=full
 
 # FUZZ_KERNEL and FUZZ_TESTS: a kernel and kselftests already built.
