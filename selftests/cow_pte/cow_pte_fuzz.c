@@ -365,33 +365,12 @@ static int must(struct run *R, int slot, const struct fz_cmd *c, const char *wha
 
 /* ---- the model against the kernel's view ---- */
 
-/*
- * A process that died (a memcg OOM kill, a signal) is a zombie until we
- * reap it, and a zombie's smaps is empty: without this, its death would
- * read as "smaps unmapped" instead of as what it is.
- */
-static bool proc_dead(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	bool dead = true;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1])
-		dead = p[2] == 'Z' || p[2] == 'X';
-	fclose(f);
-	return dead;
-}
-
 static int read_vmas(struct run *R, int slot, struct vma *v)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
 	bool in = false;
-	int n = -1;
+	int n = -1, all = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", R->procs[slot].pid);
@@ -406,6 +385,7 @@ static int read_vmas(struct run *R, int slot, struct vma *v)
 		char perms[8], *tok, *save;
 
 		if (sscanf(line, "%lx-%lx %7s %lx", &s, &e, perms, &off) == 4) {
+			all++;
 			in = false;
 			if (e <= REGION_ADDR || s >= REGION_ADDR + npages * PAGE)
 				continue;
@@ -444,7 +424,12 @@ static int read_vmas(struct run *R, int slot, struct vma *v)
 	}
 	free(line);
 	fclose(f);
-	if (proc_dead(R->procs[slot].pid)) {
+	/*
+	 * No mapping at all: the process is dying (a memcg OOM kill, a
+	 * signal).  From exit_mm() on, and as a zombie, its smaps is empty;
+	 * without this its death would read as "smaps unmapped".
+	 */
+	if (!all) {
 		diagnose_death(R, slot);
 		return -1;
 	}
