@@ -1154,22 +1154,6 @@ send:
 
 /* ---- a run ---- */
 
-static long vmstat(const char *key)
-{
-	char line[128];
-	size_t len = strlen(key);
-	long v = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && line[len] == ' ')
-			v = atol(line + len + 1);
-	fclose(f);
-	return v;
-}
-
 static void teardown(struct run *R)
 {
 	int s;
@@ -1202,7 +1186,7 @@ static void run_program(struct run *R, uint64_t seed, const struct op *ops,
 			int n, const bool *keep)
 {
 	struct fz_cmd init = { .op = W_INIT, .len = npages, .tag = 1 };
-	long pswpout = vmstat("pswpout");
+	long pswpout = vmstat_of("pswpout");
 	char name[64];
 	int sv[2], i, last = -1;
 	pid_t pid;
@@ -1277,7 +1261,7 @@ static void run_program(struct run *R, uint64_t seed, const struct op *ops,
 		R->unshare_reuse = stat_of(R->cg, "cow_pte_unshare_reuse");
 		R->max_events = cg_read_key_long(R->cg, "memory.events", "max ");
 	}
-	R->swapped_out = vmstat("pswpout") - pswpout;
+	R->swapped_out = vmstat_of("pswpout") - pswpout;
 	if (opt_cgroup > 0 && R->forks && R->share <= 0)
 		failf(R, FAIL_NOSHARE, "%d forks shared no PTE table (cow_pte_share %ld): the run tested nothing",
 		      R->forks, R->share);

@@ -191,6 +191,22 @@ long status_kb(pid_t pid, const char *name)
 	return v;
 }
 
+long vmstat_of(const char *key)
+{
+	char line[128];
+	size_t len = strlen(key);
+	long v = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ' ')
+			v = atol(line + len + 1);
+	fclose(f);
+	return v;
+}
+
 long stat_of(const char *cg, const char *key)
 {
 	char k[64], flush[512];

@@ -56,6 +56,9 @@ int check(const char *who, char *p, size_t first, size_t n, uint32_t gen);
 /* A "Name:   N kB" line of /proc/PID/status, in kB; -1 if missing. */
 long status_kb(pid_t pid, const char *name);
 
+/* A key of /proc/vmstat; -1 if missing. */
+long vmstat_of(const char *key);
+
 /* A key of @cg's memory.stat; -1 if missing. */
 long stat_of(const char *cg, const char *key);
 

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/limits.h>
+#include <linux/perf_event.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -892,6 +893,90 @@ static int test_idle_children(const char *root)
 	return run_in_cgroup(root, "cow_pte_idle", true, idle_children, NULL);
 }
 
+/*
+ * Freeing tables that were once shared costs the munmap one TLB flush, not
+ * one per table: the child of a parent with FLUSH_TABLES tables shares them
+ * and exits, then the parent unmaps the region, which frees every one of
+ * them.  The flushes are counted with perf on x86's tlb:tlb_flush
+ * tracepoint, in this task, leaving out those of context switches.
+ */
+#define FLUSH_TABLES	64
+#define TLB_FLUSH_ID	"/sys/kernel/tracing/events/tlb/tlb_flush/id"
+
+static int tlb_flush_counter(void)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.disabled = 1,
+	};
+	char id[32] = "";
+	int fd = open(TLB_FLUSH_ID, O_RDONLY);
+
+	if (fd < 0 || read(fd, id, sizeof(id) - 1) <= 0) {
+		ksft_print_msg("%s: %s (tracefs mounted? CONFIG_EVENT_TRACING?)\n",
+			       TLB_FLUSH_ID, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	attr.config = strtoull(id, NULL, 10);
+	fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+	if (fd < 0) {
+		ksft_print_msg("perf_event_open(tlb:tlb_flush): %s\n",
+			       strerror(errno));
+		return -1;
+	}
+	/* reason 0 is TLB_FLUSH_ON_TASK_SWITCH */
+	if (ioctl(fd, PERF_EVENT_IOC_SET_FILTER, "reason != 0")) {
+		ksft_print_msg("tlb:tlb_flush filter: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int free_once_shared(const char *cg, void *arg)
+{
+	size_t size = FLUSH_TABLES * PMD;
+	char *p = map_region(size);
+	int counter = tlb_flush_counter();
+	uint64_t flushes = 0;
+	long events;
+	pid_t pid;
+
+	if (!p || counter < 0)
+		return KSFT_FAIL;
+	memset(p, 1, size);
+	events = stat_of(cg, "cow_pte_share");
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || wait_child(pid))
+		return KSFT_FAIL;
+	if (stat_settles(cg, "cow_pte_share", events + FLUSH_TABLES, LONG_MAX) <
+	    events + FLUSH_TABLES) {
+		ksft_print_msg("the child did not share the %d tables\n",
+			       FLUSH_TABLES);
+		return KSFT_FAIL;
+	}
+	if (ioctl(counter, PERF_EVENT_IOC_ENABLE, 0) || munmap(p, size) ||
+	    ioctl(counter, PERF_EVENT_IOC_DISABLE, 0) ||
+	    read(counter, &flushes, sizeof(flushes)) != sizeof(flushes))
+		return KSFT_FAIL;
+	close(counter);
+	ksft_print_msg("munmap of %d once-shared tables: %llu TLB flushes\n",
+		       FLUSH_TABLES, (unsigned long long)flushes);
+	return flushes < FLUSH_TABLES / 4 ? KSFT_PASS : KSFT_FAIL;
+}
+
+static int test_free_once_shared(const char *root)
+{
+	return run_in_cgroup(root, "cow_pte_free", true, free_once_shared,
+			     NULL);
+}
+
 static const struct cow_pte_test tests[] = {
 	{ "test_share_and_write",	test_share_and_write },
 	{ "test_not_opted_in",		test_not_opted_in },
@@ -901,6 +986,7 @@ static const struct cow_pte_test tests[] = {
 	{ "test_clone_into_cgroup",	test_clone_into_cgroup },
 	{ "test_child_page_tables",	test_child_page_tables },
 	{ "test_idle_children",		test_idle_children },
+	{ "test_free_once_shared",	test_free_once_shared },
 };
 
 int main(int argc, char **argv)
