@@ -33,13 +33,19 @@
  * With --expect-swap, one more result says whether the seeds together hit
  * memory.max and swapped out pages.
  *
+ * With --allow-oom-kill, a memcg OOM kill of a worker (killed by SIGKILL,
+ * memory.events oom_kill counted it) is what memory.max documents, not a
+ * failure: it ends the program there, and every other live process must
+ * still see every byte the model says.  Plain 6.12 reclaim kills now and
+ * then under the pressure settings, with or without shared tables.
+ *
  * Run it from a directory on a block device (O_DIRECT).
  *
  * Usage: cow_pte_fuzz [--seed N] [--count K | --minutes M] [--ops N]
  *        [--keep LIST] [--check-every N] [--region-mb M] [--procs N]
- *        [--memory-max BYTES] [--no-mlock] [--expect-swap] [--no-shrink]
- *        [--shrink-runs N] [--shrink-seconds S] [--no-sysfs] [--verbose]
- *        [--opt-out | --no-cgroup]
+ *        [--memory-max BYTES] [--no-mlock] [--expect-swap] [--allow-oom-kill]
+ *        [--no-shrink] [--shrink-runs N] [--shrink-seconds S] [--no-sysfs]
+ *        [--verbose] [--opt-out | --no-cgroup]
  *
  * --opt-out runs the programs in a cgroup with memory.cow_pte=0 (the same
  * programs must pass there: the differential baseline); --no-cgroup runs
@@ -161,7 +167,9 @@ struct op {
 	uint64_t r[5];
 };
 
-enum fail_kind { OK, FAIL_MODEL, FAIL_SYSCALL, FAIL_DEATH, FAIL_NOSHARE };
+/* STOP_OOM_KILL: not a failure, see --allow-oom-kill */
+enum fail_kind { OK, FAIL_MODEL, FAIL_SYSCALL, FAIL_DEATH, FAIL_NOSHARE,
+		 STOP_OOM_KILL };
 
 struct vma {
 	uint64_t start, len;	/* pages, clipped to the region */
@@ -180,6 +188,9 @@ struct run {
 	char why[1024];
 	long share, fallback, unshare_copy, unshare_reuse, swapped_out;
 	long max_events;	/* memory.events "max": reclaim at memory.max */
+	int oom_slot;		/* the worker STOP_OOM_KILL is about */
+	int oom_kills;		/* workers left out for it (--allow-oom-kill) */
+	int oom_op;		/* the op after which the first was found */
 };
 
 /* Options */
@@ -190,6 +201,7 @@ static double opt_minutes;
 static uint64_t npages = (16UL << 20) / PAGE;
 static const char *opt_memory_max;
 static bool opt_no_mlock, opt_expect_swap, opt_no_shrink, opt_no_sysfs;
+static bool opt_allow_oom_kill;
 static bool opt_verbose;
 static int opt_cgroup = 1;	/* 1 opted in, 0 --opt-out, -1 --no-cgroup */
 static char *opt_keep;
@@ -200,6 +212,7 @@ static bool odirect_ok;
 static int runs;
 static bool shrinking;	/* quieter */
 static long total_max_events, total_swapped_out;	/* --expect-swap */
+static int total_oom_stops;	/* seeds an OOM kill ended */
 
 /* ---- the program ---- */
 
@@ -247,6 +260,19 @@ static void failf(struct run *R, enum fail_kind kind, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * --allow-oom-kill: the memcg OOM killer took worker @slot, or made the
+ * controller's write into it fail halfway (its content is then unknown):
+ * end the program and leave @slot out of the checks.
+ */
+static void oom_stop(struct run *R, int slot, const char *what)
+{
+	failf(R, STOP_OOM_KILL, "process %d (pid %d) %s (memory.events oom_kill %ld)",
+	      slot, R->procs[slot].pid, what,
+	      cg_read_key_long(R->cg, "memory.events", "oom_kill "));
+	R->oom_slot = slot;
+}
+
 /* Why did this worker go?  Its zombie's exit code (nobody reaps it yet). */
 static void diagnose_death(struct run *R, int slot)
 {
@@ -254,6 +280,7 @@ static void diagnose_death(struct run *R, int slot)
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
 	char path[64], buf[2048], *p;
 	int code = -1, field;
+	long oom_kills;
 	FILE *f;
 
 	if (pidfd >= 0) {
@@ -277,12 +304,19 @@ static void diagnose_death(struct run *R, int slot)
 		}
 		fclose(f);
 	}
+	oom_kills = R->cg ? cg_read_key_long(R->cg, "memory.events", "oom_kill ") : -1;
+	/* Nothing but the OOM killer sends the workers SIGKILL. */
+	if (opt_allow_oom_kill && code >= 0 && WIFSIGNALED(code) &&
+	    WTERMSIG(code) == SIGKILL && oom_kills > 0) {
+		oom_stop(R, slot, "OOM-killed");
+		return;
+	}
 	failf(R, FAIL_DEATH, "process %d (pid %d) died: %s %d (memory.events oom_kill %ld)",
 	      slot, pid,
 	      code < 0 ? "exit code unknown" :
 	      WIFSIGNALED(code) ? "killed by signal" : "exited with status",
 	      code < 0 ? 0 : WIFSIGNALED(code) ? WTERMSIG(code) : WEXITSTATUS(code),
-	      R->cg ? cg_read_key_long(R->cg, "memory.events", "oom_kill ") : -1);
+	      oom_kills);
 	/* Whether the memcg ran out, and of what: the kernel log says whom. */
 	if (R->cg && !shrinking && !cg_read(R->cg, "memory.events", buf, sizeof(buf)))
 		for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
@@ -961,6 +995,9 @@ static int exec_op(struct run *R, int i, const struct op *op, char *d)
 			fill_page(buf + (j - start) * PAGE, j, tag);
 		if (pwrite(fd, buf, len * PAGE, REGION_ADDR + start * PAGE) !=
 		    (ssize_t)(len * PAGE)) {
+			if (opt_allow_oom_kill && R->cg &&
+			    cg_read_key_long(R->cg, "memory.events", "oom_kill ") > 0)
+				oom_stop(R, t, "could not be written at memory.max");
 			failf(R, FAIL_SYSCALL, "process %d: writing [%lu, +%lu) through %s failed: %s",
 			      t, (unsigned long)start, (unsigned long)len, path,
 			      strerror(errno));
@@ -1246,8 +1283,19 @@ static void run_program(struct run *R, uint64_t seed, const struct op *ops,
 		if (R->fail)
 			R->fail_op = i;
 	}
-	if (!R->fail)
-		check_all(R);
+	if (R->fail == STOP_OOM_KILL)
+		R->oom_op = R->fail_op;
+	/* Drop what the OOM killer took; check the others (all, at the end). */
+	while (R->fail == STOP_OOM_KILL || !R->fail) {
+		if (R->fail == STOP_OOM_KILL) {
+			kill_slot(R, R->oom_slot);
+			R->oom_kills++;
+			R->fail = OK;
+			R->fail_op = -1;
+		}
+		if (!check_all(R) || R->fail != STOP_OOM_KILL)
+			break;
+	}
 	if (R->fail && R->fail_op < 0)
 		R->fail_op = last;	/* found by the last check */
 
@@ -1287,12 +1335,13 @@ static void print_command(uint64_t seed, int n, const bool *keep, int kept)
 
 	if (!buf)
 		return;
-	p = buf + sprintf(buf, "cow_pte_fuzz --seed %llu --ops %d --region-mb %lu --check-every %d%s%s%s",
+	p = buf + sprintf(buf, "cow_pte_fuzz --seed %llu --ops %d --region-mb %lu --check-every %d%s%s%s%s",
 			  (unsigned long long)seed, n,
 			  (unsigned long)(npages * PAGE >> 20), opt_check_every,
 			  opt_memory_max ? " --memory-max " : "",
 			  opt_memory_max ? opt_memory_max : "",
-			  opt_no_mlock ? " --no-mlock" : "");
+			  opt_no_mlock ? " --no-mlock" : "",
+			  opt_allow_oom_kill ? " --allow-oom-kill" : "");
 	if (opt_procs != 6)
 		p += sprintf(p, " --procs %d", opt_procs);
 	if (opt_cgroup <= 0)
@@ -1417,11 +1466,15 @@ static bool fuzz_seed(uint64_t seed)
 		       (unsigned long long)seed, R.executed, R.skipped, R.forks,
 		       R.checks, (long)(time(NULL) - t0), R.share, R.fallback,
 		       R.unshare_copy, R.unshare_reuse, R.swapped_out, R.max_events);
+	if (R.oom_kills)
+		ksft_print_msg("seed %llu: a memcg OOM kill after op %d ended it (workers left out: %d); the others were checked\n",
+			       (unsigned long long)seed, R.oom_op, R.oom_kills);
 	if (!shrinking) {
 		total_max_events += R.max_events > 0 ? R.max_events : 0;
 		total_swapped_out += R.swapped_out > 0 ? R.swapped_out : 0;
+		total_oom_stops += R.oom_kills > 0;
 	}
-	if (!R.fail) {
+	if (!R.fail || R.fail == STOP_OOM_KILL) {
 		ksft_test_result_pass("seed %llu, %d ops\n", (unsigned long long)seed, opt_ops);
 		goto out;
 	}
@@ -1529,8 +1582,8 @@ static void usage(const char *prog)
 	fprintf(stderr,
 		"Usage: %s [--seed N] [--count K | --minutes M] [--ops N] [--keep LIST]\n"
 		"       [--check-every N] [--region-mb M] [--procs N] [--memory-max BYTES]\n"
-		"       [--no-mlock] [--expect-swap] [--no-shrink] [--shrink-runs N]\n"
-		"       [--shrink-seconds S]\n"
+		"       [--no-mlock] [--expect-swap] [--allow-oom-kill] [--no-shrink]\n"
+		"       [--shrink-runs N] [--shrink-seconds S]\n"
 		"       [--no-sysfs] [--verbose] [--opt-out | --no-cgroup]\n", prog);
 	exit(KSFT_FAIL);
 }
@@ -1549,6 +1602,7 @@ int main(int argc, char **argv)
 		{ "memory-max", required_argument, NULL, 'M' },
 		{ "no-mlock", no_argument, NULL, 'L' },
 		{ "expect-swap", no_argument, NULL, 'S' },
+		{ "allow-oom-kill", no_argument, NULL, 'K' },
 		{ "no-shrink", no_argument, NULL, 'N' },
 		{ "shrink-runs", required_argument, NULL, 'R' },
 		{ "shrink-seconds", required_argument, NULL, 'T' },
@@ -1579,6 +1633,7 @@ int main(int argc, char **argv)
 		case 'M': opt_memory_max = optarg; break;
 		case 'L': opt_no_mlock = true; break;
 		case 'S': opt_expect_swap = true; break;
+		case 'K': opt_allow_oom_kill = true; break;
 		case 'N': opt_no_shrink = true; break;
 		case 'R': opt_shrink_runs = atoi(optarg); break;
 		case 'T': opt_shrink_secs = atoi(optarg); break;
@@ -1621,10 +1676,10 @@ int main(int argc, char **argv)
 		done++;
 	}
 	unlink(data_file);
-	ksft_print_msg("%d seeds (%llu to %llu), %d failed, in %lds\n", done,
-		       (unsigned long long)opt_seed,
+	ksft_print_msg("%d seeds (%llu to %llu), %d failed, %d ended by a memcg OOM kill, in %lds\n",
+		       done, (unsigned long long)opt_seed,
 		       (unsigned long long)(opt_seed + done - 1), failed,
-		       (long)(time(NULL) - t0));
+		       total_oom_stops, (long)(time(NULL) - t0));
 	/*
 	 * Under pressure, all seeds together must have hit memory.max and
 	 * swapped (one random program may well stay below the limit).
